@@ -1,0 +1,39 @@
+/**
+ * Redaction of secret values for display.
+ *
+ * @module
+ */
+
+/**
+ * Returns a short, redacted form of a secret that is safe to print: at most
+ * the first few characters (never more than a quarter of the value) followed
+ * by `…(redacted)`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * redact("1000.abcdef0123456789"); // "1000.…(redacted)"
+ * ```
+ */
+export function redact(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const keep = Math.min(5, Math.floor(value.length / 4));
+  return `${value.slice(0, keep)}…(redacted)`;
+}
+
+/**
+ * Removes every occurrence of the given secrets from `text`, replacing each
+ * with its redacted form. Used on messages that come from outside (a token
+ * endpoint's error description, a driver's error) before they are shown.
+ */
+export function scrub(
+  text: string,
+  secrets: Iterable<string | undefined>,
+): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret && secret.length >= 4) {
+      out = out.split(secret).join(redact(secret)!);
+    }
+  }
+  return out;
+}

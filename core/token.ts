@@ -1,0 +1,358 @@
+/**
+ * The OAuth token model: an immutable {@linkcode OAuthToken} whose secrets are
+ * never printed.
+ *
+ * @example Create, update and print a token
+ * ```ts
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const token = new OAuthToken({
+ *   userName: "ada@example.com",
+ *   clientId: "1000.CLIENT",
+ *   refreshToken: "1000.refresh-token-value",
+ * });
+ * const fresh = token.with({ accessToken: "1000.access", expiresAt: Date.now() + 3_600_000 });
+ * console.log(fresh.isExpired()); // false
+ * console.log(JSON.stringify(fresh)); // secrets are redacted
+ * ```
+ *
+ * @module
+ */
+
+import { redact } from "./_redact.ts";
+import { TokenStoreError } from "./errors.ts";
+
+/** The fields of an {@linkcode OAuthToken}. */
+export interface OAuthTokenInit {
+  /** Store-assigned id, at most 10 characters (fits Zoho's `varchar(10)`). */
+  id?: string;
+  /** Zoho "user signature" name, usually the user's e-mail. */
+  userName?: string;
+  /** OAuth client id. */
+  clientId?: string;
+  /** OAuth client secret (secret). */
+  clientSecret?: string;
+  /** Redirect URL registered for the client. */
+  redirectUrl?: string;
+  /** Authorization code, Zoho's "grant token" (secret). */
+  grantToken?: string;
+  /** Refresh token (secret). */
+  refreshToken?: string;
+  /** Access token (secret). */
+  accessToken?: string;
+  /** Epoch milliseconds when `accessToken` expires (Zoho: `expiry_time`). */
+  expiresAt?: number;
+  /** API domain of the user's data center, e.g. `https://www.zohoapis.com`. */
+  apiDomain?: string;
+}
+
+/** Names of the string fields of {@linkcode OAuthTokenInit}. */
+type StringField = Exclude<keyof OAuthTokenInit, "expiresAt">;
+
+const STRING_FIELDS: readonly StringField[] = [
+  "id",
+  "userName",
+  "clientId",
+  "clientSecret",
+  "redirectUrl",
+  "grantToken",
+  "refreshToken",
+  "accessToken",
+  "apiDomain",
+];
+
+/** The fields that are secret and never printed. */
+export const SECRET_FIELDS: readonly (keyof OAuthTokenInit)[] = [
+  "clientSecret",
+  "grantToken",
+  "refreshToken",
+  "accessToken",
+];
+
+/** Longest value accepted for any string field (characters). */
+export const MAX_FIELD_LENGTH = 4096;
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,10}$/;
+
+/**
+ * Checks that `id` is a valid token id (1–10 characters of `A-Z a-z 0-9 _ -`)
+ * and returns it.
+ *
+ * @example Usage
+ * ```ts
+ * import { validateId } from "@tokenstore/tokenstore";
+ *
+ * validateId("a1B2c3"); // "a1B2c3"
+ * ```
+ *
+ * @param id The value to check.
+ * @param code The error code to raise when it is invalid.
+ * @returns The id.
+ */
+export function validateId(
+  id: unknown,
+  code: "INVALID_QUERY" | "INVALID_TOKEN" = "INVALID_QUERY",
+): string {
+  if (typeof id !== "string") {
+    throw new TokenStoreError(
+      code,
+      `Invalid token field "id": expected a string, got ${typeof id}`,
+    );
+  }
+  if (!ID_PATTERN.test(id)) {
+    const shown = id.length > 40 ? `${id.slice(0, 40)}…` : id;
+    throw new TokenStoreError(
+      code,
+      `Invalid token field "id" ${
+        JSON.stringify(shown)
+      }: expected 1 to 10 characters of A-Z, a-z, 0-9, "_" or "-"`,
+    );
+  }
+  return id;
+}
+
+/**
+ * Checks one string field of a token or query: a non-empty string of at most
+ * {@linkcode MAX_FIELD_LENGTH} characters. Secret values are never echoed.
+ */
+export function validateField(
+  field: keyof OAuthTokenInit,
+  value: unknown,
+  code: "INVALID_QUERY" | "INVALID_TOKEN",
+): void {
+  if (field === "expiresAt") {
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      throw new TokenStoreError(
+        code,
+        `Invalid token field "expiresAt": expected epoch milliseconds, got ${
+          typeof value === "number" ? String(value) : typeof value
+        }`,
+      );
+    }
+    return;
+  }
+  if (field === "id") {
+    validateId(value, code);
+    return;
+  }
+  if (typeof value !== "string") {
+    throw new TokenStoreError(
+      code,
+      `Invalid token field "${field}": expected a string, got ${typeof value}`,
+    );
+  }
+  if (value.length === 0) {
+    throw new TokenStoreError(
+      code,
+      `Invalid token field "${field}": empty string`,
+    );
+  }
+  if (value.length > MAX_FIELD_LENGTH) {
+    throw new TokenStoreError(
+      code,
+      `Invalid token field "${field}": ${value.length} characters, at most ${MAX_FIELD_LENGTH} allowed`,
+    );
+  }
+}
+
+/**
+ * An OAuth token as stored by a {@linkcode TokenStore}. Immutable: use
+ * {@linkcode OAuthToken.prototype.with} to derive an updated copy. Secrets
+ * (`clientSecret`, `grantToken`, `refreshToken`, `accessToken`) are redacted in
+ * `toJSON()`, `String()` and `Deno.inspect()`/`console.log`.
+ *
+ * @example Usage
+ * ```ts
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const token = new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.secret-refresh" });
+ * console.log(token.userName); // "ada@example.com"
+ * console.log(String(token)); // no secret in the output
+ * ```
+ */
+export class OAuthToken implements Readonly<OAuthTokenInit> {
+  #record: OAuthTokenInit;
+
+  /**
+   * Creates a token. Every given field is validated: strings must be
+   * non-empty and at most {@linkcode MAX_FIELD_LENGTH} characters, `id` 1–10
+   * characters of `A-Z a-z 0-9 _ -`, `expiresAt` a non-negative finite number.
+   * `undefined` fields are left out.
+   *
+   * @param init The token's fields.
+   * @throws {TokenStoreError} `INVALID_TOKEN` naming the first bad field.
+   */
+  constructor(init: OAuthTokenInit) {
+    if (init === null || typeof init !== "object") {
+      throw new TokenStoreError(
+        "INVALID_TOKEN",
+        `Invalid token: expected an object, got ${
+          init === null ? "null" : typeof init
+        }`,
+      );
+    }
+    const record: OAuthTokenInit = {};
+    for (const field of STRING_FIELDS) {
+      const value = init[field];
+      if (value === undefined) continue;
+      validateField(field, value, "INVALID_TOKEN");
+      record[field] = value;
+    }
+    if (init.expiresAt !== undefined) {
+      validateField("expiresAt", init.expiresAt, "INVALID_TOKEN");
+      record.expiresAt = init.expiresAt;
+    }
+    this.#record = record;
+    Object.freeze(this);
+  }
+
+  /** Store-assigned id. */
+  get id(): string | undefined {
+    return this.#record.id;
+  }
+  /** Zoho "user signature" name, usually the user's e-mail. */
+  get userName(): string | undefined {
+    return this.#record.userName;
+  }
+  /** OAuth client id. */
+  get clientId(): string | undefined {
+    return this.#record.clientId;
+  }
+  /** OAuth client secret. */
+  get clientSecret(): string | undefined {
+    return this.#record.clientSecret;
+  }
+  /** Redirect URL registered for the client. */
+  get redirectUrl(): string | undefined {
+    return this.#record.redirectUrl;
+  }
+  /** Authorization code (Zoho "grant token"). */
+  get grantToken(): string | undefined {
+    return this.#record.grantToken;
+  }
+  /** Refresh token. */
+  get refreshToken(): string | undefined {
+    return this.#record.refreshToken;
+  }
+  /** Access token. */
+  get accessToken(): string | undefined {
+    return this.#record.accessToken;
+  }
+  /** Epoch milliseconds when the access token expires. */
+  get expiresAt(): number | undefined {
+    return this.#record.expiresAt;
+  }
+  /** API domain of the user's data center. */
+  get apiDomain(): string | undefined {
+    return this.#record.apiDomain;
+  }
+
+  /**
+   * Returns a new token with `patch` applied. A field set to `undefined` in
+   * the patch is removed.
+   *
+   * @example Usage
+   * ```ts
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const token = new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" });
+   * const updated = token.with({ accessToken: "1000.a", expiresAt: Date.now() + 3_600_000 });
+   * console.log(updated.accessToken !== undefined); // true
+   * ```
+   *
+   * @param patch The fields to change.
+   * @returns The updated copy.
+   */
+  with(patch: Partial<OAuthTokenInit>): OAuthToken {
+    return new OAuthToken({ ...this.#record, ...patch });
+  }
+
+  /**
+   * Whether the access token is missing or expires within `skewMs` of `now`.
+   *
+   * @example Usage
+   * ```ts
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const token = new OAuthToken({ accessToken: "1000.a", expiresAt: 10_000 });
+   * console.log(token.isExpired({ now: 5_000 })); // false
+   * console.log(token.isExpired({ now: 5_000, skewMs: 6_000 })); // true
+   * ```
+   *
+   * @param options `now` (epoch ms, default `Date.now()`) and `skewMs` (default 0).
+   * @returns `true` when the token must be refreshed.
+   */
+  isExpired(options: { now?: number; skewMs?: number } = {}): boolean {
+    const { accessToken, expiresAt } = this.#record;
+    if (accessToken === undefined || expiresAt === undefined) return true;
+    const now = options.now ?? Date.now();
+    return expiresAt - (options.skewMs ?? 0) <= now;
+  }
+
+  /**
+   * Every field, secrets included, for stores to persist. Do not log it.
+   *
+   * @example Usage
+   * ```ts
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const record = new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }).toRecord();
+   * console.log(Object.keys(record)); // ["userName", "refreshToken"]
+   * ```
+   *
+   * @returns A plain object with the defined fields.
+   */
+  toRecord(): OAuthTokenInit {
+    return { ...this.#record };
+  }
+
+  /**
+   * A printable form with every secret redacted.
+   *
+   * @example Usage
+   * ```ts
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const token = new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.refresh-token" });
+   * console.log(token.toJSON().refreshToken); // "1000.…(redacted)"
+   * ```
+   *
+   * @returns The fields, secrets redacted.
+   */
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...this.#record };
+    for (const field of SECRET_FIELDS) {
+      if (field in out) out[field] = redact(out[field] as string);
+    }
+    return out;
+  }
+
+  /**
+   * A one-line description with every secret redacted.
+   *
+   * @example Usage
+   * ```ts
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * console.log(String(new OAuthToken({ userName: "ada@example.com", accessToken: "1000.a-token" })));
+   * ```
+   *
+   * @returns `OAuthToken {...}` with secrets redacted.
+   */
+  toString(): string {
+    return `OAuthToken ${JSON.stringify(this.toJSON())}`;
+  }
+
+  /** Deno's `console.log` / `Deno.inspect` hook: secrets redacted. */
+  [Symbol.for("Deno.customInspect")](
+    inspect: (value: unknown, options?: unknown) => string,
+    options?: unknown,
+  ): string {
+    return `OAuthToken ${inspect(this.toJSON(), options)}`;
+  }
+
+  /** Node's `util.inspect` hook: secrets redacted. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+}

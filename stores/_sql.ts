@@ -1,0 +1,152 @@
+/**
+ * What the SQL stores (libSQL, MySQL) share: the Zoho `oauthtoken` column
+ * layout, row ↔ token conversion, identifier validation and turning a
+ * {@linkcode QueryPlan} into a parameterised `WHERE` clause.
+ *
+ * @module
+ */
+
+import { TokenStoreError } from "../core/errors.ts";
+import { OAuthToken, type OAuthTokenInit } from "../core/token.ts";
+import type { QueryPlan } from "../core/token_store.ts";
+
+/** Zoho's columns, in Zoho's order, with the token field each holds. */
+export const COLUMNS: readonly (readonly [string, keyof OAuthTokenInit])[] = [
+  ["id", "id"],
+  ["user_name", "userName"],
+  ["client_id", "clientId"],
+  ["client_secret", "clientSecret"],
+  ["refresh_token", "refreshToken"],
+  ["access_token", "accessToken"],
+  ["grant_token", "grantToken"],
+  ["expiry_time", "expiresAt"],
+  ["redirect_url", "redirectUrl"],
+  ["api_domain", "apiDomain"],
+];
+
+/** Column names joined for `SELECT`/`INSERT`. */
+export const COLUMN_LIST: string = COLUMNS.map(([column]) => column).join(", ");
+
+/** Column holding each token field. */
+export const COLUMN_OF: Readonly<Record<keyof OAuthTokenInit, string>> = Object
+  .fromEntries(
+    COLUMNS.map(([column, field]) => [field, column]),
+  ) as Record<keyof OAuthTokenInit, string>;
+
+/** The columns Zoho and this package look tokens up by (indexed). */
+export const LOOKUP_COLUMNS: readonly string[] = [
+  "user_name",
+  "access_token",
+  "refresh_token",
+  "grant_token",
+];
+
+/** Widest value each Zoho column holds (`varchar(n)`). */
+const WIDTH: Partial<Record<keyof OAuthTokenInit, number>> = { id: 10 };
+const DEFAULT_WIDTH = 255;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * Checks a table name: letters, digits and `_`, not starting with a digit,
+ * at most 64 characters.
+ *
+ * @throws {TypeError} naming the bad value.
+ */
+export function validateTableName(name: string): string {
+  if (typeof name !== "string" || !IDENTIFIER.test(name)) {
+    throw new TypeError(
+      `Invalid table name ${
+        JSON.stringify(String(name).slice(0, 80))
+      }: expected letters, digits and "_", starting with a letter or "_", at most 64 characters`,
+    );
+  }
+  return name;
+}
+
+/**
+ * A row's values in {@linkcode COLUMNS} order, `null` for absent fields and
+ * `expiry_time` as epoch-millisecond text, exactly as the Zoho SDKs write it.
+ *
+ * @throws {TokenStoreError} `INVALID_TOKEN` when a value is wider than its Zoho column.
+ */
+export function tokenToRow(token: OAuthToken): (string | null)[] {
+  const record = token.toRecord();
+  return COLUMNS.map(([column, field]) => {
+    const value = record[field];
+    if (value === undefined) return null;
+    const text = String(value);
+    const width = field === "expiresAt" ? 20 : WIDTH[field] ?? DEFAULT_WIDTH;
+    if (text.length > width) {
+      throw new TokenStoreError(
+        "INVALID_TOKEN",
+        `Invalid token field "${field}": ${text.length} characters do not fit column "${column}" (at most ${width})`,
+      );
+    }
+    return text;
+  });
+}
+
+/**
+ * Turns a row (an object keyed by column name) into a token. `NULL` and empty
+ * strings are absent fields; `expiry_time` is parsed as epoch milliseconds.
+ *
+ * @throws {TokenStoreError} `CORRUPT` when a stored value cannot be a token field.
+ */
+export function rowToToken(
+  row: Record<string, unknown>,
+  where: string,
+): OAuthToken {
+  const init: Record<string, unknown> = {};
+  for (const [column, field] of COLUMNS) {
+    let value = row[column];
+    if (column === "redirect_url" && (value === null || value === undefined)) {
+      value = row["redirect_uri"];
+    }
+    if (value === null || value === undefined || value === "") continue;
+    if (field === "expiresAt") {
+      const ms = Number(value);
+      if (!Number.isFinite(ms) || ms < 0) {
+        throw new TokenStoreError(
+          "CORRUPT",
+          `Cannot read token "${row.id}" in ${where}: "expiry_time" is not epoch milliseconds`,
+        );
+      }
+      init[field] = ms;
+    } else {
+      init[field] = String(value);
+    }
+  }
+  try {
+    return new OAuthToken(init as OAuthTokenInit);
+  } catch (error) {
+    throw new TokenStoreError(
+      "CORRUPT",
+      `Cannot read token "${String(row.id).slice(0, 20)}" in ${where}: ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * A parameterised `WHERE` clause (without the keyword) for a plan, with `?`
+ * placeholders, and its parameters.
+ *
+ * @example Usage
+ * ```ts ignore
+ * planToWhere(planQuery({ userName: "a", clientId: "c" }));
+ * // { sql: "user_name = ? AND client_id = ?", params: ["a", "c"] }
+ * ```
+ */
+export function planToWhere(
+  plan: QueryPlan,
+): { sql: string; params: string[] } {
+  return {
+    sql: plan.conditions.map(([field]) => `${COLUMN_OF[field]} = ?`).join(
+      " AND ",
+    ),
+    params: plan.conditions.map(([, value]) => value),
+  };
+}

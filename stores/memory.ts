@@ -1,0 +1,256 @@
+/**
+ * An in-process {@linkcode TokenStore}: for tests, scripts and single-process
+ * apps. Leases are in-process too.
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const store = new MemoryTokenStore();
+ * const saved = await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * console.log((await store.findToken({ userName: "ada@example.com" }))?.id === saved.id); // true
+ * ```
+ *
+ * @module
+ */
+
+import { newTokenId } from "../core/id.ts";
+import { type OAuthToken, validateId } from "../core/token.ts";
+import {
+  type Lease,
+  matchesPlan,
+  mergeFound,
+  planQuery,
+  planSave,
+  type QueryPlan,
+  type TokenLock,
+  type TokenQuery,
+  type TokenStore,
+  validateForSave,
+} from "../core/token_store.ts";
+
+/**
+ * Expiring leases held in this process's memory.
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryTokenLock } from "@tokenstore/tokenstore/memory";
+ *
+ * const lock = new MemoryTokenLock();
+ * const lease = await lock.acquire("refresh:a1", { ttlMs: 10_000 });
+ * console.log(await lock.acquire("refresh:a1", { ttlMs: 10_000 })); // null
+ * await lease?.release();
+ * ```
+ */
+export class MemoryTokenLock implements TokenLock {
+  #leases = new Map<string, { owner: symbol; expiresAt: number }>();
+
+  /**
+   * Takes the lease on `key`, or resolves `null` while another holder has it.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenLock } from "@tokenstore/tokenstore/memory";
+   *
+   * const lease = await new MemoryTokenLock().acquire("k", { ttlMs: 1000 });
+   * await lease?.release();
+   * ```
+   *
+   * @param key The key.
+   * @param options `ttlMs`: when the lease expires if never released.
+   * @returns The lease, or `null`.
+   */
+  acquire(key: string, options: { ttlMs: number }): Promise<Lease | null> {
+    const now = Date.now();
+    const held = this.#leases.get(key);
+    if (held && held.expiresAt > now) return Promise.resolve(null);
+    const owner = Symbol(key);
+    this.#leases.set(key, { owner, expiresAt: now + options.ttlMs });
+    const leases = this.#leases;
+    return Promise.resolve({
+      key,
+      release(): Promise<void> {
+        if (leases.get(key)?.owner === owner) leases.delete(key);
+        return Promise.resolve();
+      },
+    });
+  }
+}
+
+/**
+ * A {@linkcode TokenStore} kept in memory. Every operation is atomic within
+ * the process.
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const store = new MemoryTokenStore();
+ * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+ * console.log((await store.getTokens()).length); // 1
+ * ```
+ */
+export class MemoryTokenStore implements TokenStore {
+  #tokens = new Map<string, OAuthToken>();
+  /** In-process leases. */
+  readonly lock: TokenLock = new MemoryTokenLock();
+
+  #freshId(): string {
+    let id = newTokenId();
+    while (this.#tokens.has(id)) id = newTokenId();
+    return id;
+  }
+
+  #find(plan: QueryPlan): OAuthToken | null {
+    if (plan.rule === "id") {
+      return this.#tokens.get(plan.conditions[0][1]) ?? null;
+    }
+    for (const token of this.#tokens.values()) {
+      if (matchesPlan(token, plan)) return token;
+    }
+    return null;
+  }
+
+  /**
+   * Finds a token by the matching rules.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   *
+   * const store = new MemoryTokenStore();
+   * console.log(await store.findToken({ userName: "nobody@example.com" })); // null
+   * ```
+   *
+   * @param query A query or a token (merge semantics).
+   * @returns The token, or `null`.
+   */
+  findToken(query: TokenQuery | OAuthToken): Promise<OAuthToken | null> {
+    try {
+      return Promise.resolve(mergeFound(query, this.#find(planQuery(query))));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Inserts or updates a token (found by the matching rules, id first).
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const store = new MemoryTokenStore();
+   * const saved = await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+   * console.log(saved.id?.length); // 10
+   * ```
+   *
+   * @param token The token.
+   * @returns The stored token, id set.
+   */
+  saveToken(token: OAuthToken): Promise<OAuthToken> {
+    try {
+      const checked = validateForSave(token);
+      const plan = planSave(checked);
+      const existing = plan ? this.#find(plan) : null;
+      const id = existing?.id ?? checked.id ?? this.#freshId();
+      const stored = checked.id === id ? checked : checked.with({ id });
+      this.#tokens.set(id, stored);
+      return Promise.resolve(stored);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Deletes the token with this id.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   *
+   * console.log(await new MemoryTokenStore().deleteToken("a1")); // false
+   * ```
+   *
+   * @param id The id.
+   * @returns `true` if a token was deleted.
+   */
+  deleteToken(id: string): Promise<boolean> {
+    try {
+      return Promise.resolve(this.#tokens.delete(validateId(id)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Every stored token.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   *
+   * console.log(await new MemoryTokenStore().getTokens()); // []
+   * ```
+   *
+   * @returns The tokens.
+   */
+  getTokens(): Promise<OAuthToken[]> {
+    return Promise.resolve([...this.#tokens.values()]);
+  }
+
+  /**
+   * Deletes every stored token.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   *
+   * await new MemoryTokenStore().deleteTokens();
+   * ```
+   */
+  deleteTokens(): Promise<void> {
+    this.#tokens.clear();
+    return Promise.resolve();
+  }
+
+  /**
+   * The token with this id.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   *
+   * console.log(await new MemoryTokenStore().findTokenById("a1")); // null
+   * ```
+   *
+   * @param id The id.
+   * @returns The token, or `null`.
+   */
+  findTokenById(id: string): Promise<OAuthToken | null> {
+    try {
+      return Promise.resolve(this.#tokens.get(validateId(id)) ?? null);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Nothing to release; present for symmetry with other stores.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   *
+   * await new MemoryTokenStore().close();
+   * ```
+   */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
