@@ -1,0 +1,132 @@
+/**
+ * Expiring leases for the file store, kept in a sidecar file
+ * (`<path>.leases.json`: `{"version": 1, "leases": {key: {owner, expiresAt}}}`)
+ * that is read, changed and replaced atomically under the store's file lock.
+ *
+ * @module
+ */
+
+import { TokenStoreError } from "../core/errors.ts";
+import type { Lease, TokenLock } from "../core/token_store.ts";
+import { readSnapshot, withFileLock, writeFileAtomic } from "./_file_lock.ts";
+
+interface Held {
+  owner: string;
+  expiresAt: number;
+}
+
+/** Leases shared by every process using the same sidecar and lock file. */
+export class FileTokenLock implements TokenLock {
+  #path: string;
+  #lockPath: string;
+  #timeoutMs: number;
+
+  /**
+   * @param path The sidecar file.
+   * @param lockPath The lock file the token file uses too.
+   * @param timeoutMs How long to wait for the lock file.
+   */
+  constructor(path: string, lockPath: string, timeoutMs: number) {
+    this.#path = path;
+    this.#lockPath = lockPath;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /**
+   * Takes the lease on `key` unless another holder's lease on it has not
+   * expired.
+   */
+  async acquire(
+    key: string,
+    options: { ttlMs: number },
+  ): Promise<Lease | null> {
+    if (typeof key !== "string" || key === "") {
+      throw new TypeError("Invalid lease key: expected a non-empty string");
+    }
+    const ttlMs = options?.ttlMs;
+    if (typeof ttlMs !== "number" || !(ttlMs > 0) || !Number.isFinite(ttlMs)) {
+      throw new TypeError(
+        `Invalid lease ttlMs ${
+          String(ttlMs)
+        }: expected a positive number of milliseconds`,
+      );
+    }
+    const owner = crypto.randomUUID();
+    const taken = await this.#change((leases, now) => {
+      const held = leases.get(key);
+      if (held && held.expiresAt > now) return false;
+      leases.set(key, { owner, expiresAt: now + ttlMs });
+      return true;
+    });
+    if (!taken) return null;
+    return {
+      key,
+      release: async () => {
+        await this.#change((leases) => {
+          if (leases.get(key)?.owner !== owner) return false;
+          leases.delete(key);
+          return true;
+        });
+      },
+    };
+  }
+
+  /** Applies `fn` under the lock; writes back when it reports a change. */
+  #change(
+    fn: (leases: Map<string, Held>, now: number) => boolean,
+  ): Promise<boolean> {
+    return withFileLock(this.#lockPath, this.#timeoutMs, async () => {
+      const snapshot = await readSnapshot(this.#path);
+      const leases = snapshot
+        ? this.#parse(snapshot.text)
+        : new Map<string, Held>();
+      const now = Date.now();
+      let pruned = false;
+      for (const [key, held] of leases) {
+        if (held.expiresAt <= now) {
+          leases.delete(key);
+          pruned = true;
+        }
+      }
+      const changed = fn(leases, now);
+      if (changed || pruned) {
+        await writeFileAtomic(
+          this.#path,
+          `${
+            JSON.stringify(
+              { version: 1, leases: Object.fromEntries(leases) },
+              null,
+              2,
+            )
+          }\n`,
+        );
+      }
+      return changed;
+    });
+  }
+
+  #parse(text: string): Map<string, Held> {
+    if (text.trim() === "") return new Map();
+    let data: { version?: unknown; leases?: unknown };
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = {};
+    }
+    const leases = data?.leases;
+    if (
+      data?.version !== 1 || leases === null || typeof leases !== "object" ||
+      Array.isArray(leases) ||
+      !Object.values(leases).every((held) =>
+        typeof held?.owner === "string" &&
+        typeof held?.expiresAt === "number"
+      )
+    ) {
+      throw new TokenStoreError(
+        "CORRUPT",
+        `Cannot parse "${this.#path}": not a lease file`,
+      );
+    }
+    return new Map(Object.entries(leases as Record<string, Held>));
+  }
+}

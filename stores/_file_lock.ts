@@ -1,0 +1,243 @@
+/**
+ * File primitives the file store builds on: an exclusive lock on
+ * `<path>.lock` shared by every process (and serialised within this one),
+ * atomic replacement of a file (temp file, fsync, rename, mode 0600) and a
+ * consistent snapshot read.
+ *
+ * @module
+ */
+
+import { dirname } from "@std/path";
+import { TokenStoreError } from "../core/errors.ts";
+
+/** Callers waiting, per lock file, in this process (a promise chain). */
+const queues = new Map<string, Promise<void>>();
+
+/** Shortest and longest pause between two `tryLock` attempts (ms). */
+const POLL_MIN_MS = 1;
+const POLL_MAX_MS = 25;
+
+/**
+ * Runs `fn` while holding the exclusive lock on `lockPath`: first in turn
+ * among this process's callers, then through `Deno.FsFile.tryLock` polled
+ * until `timeoutMs` has passed since the call. The lock file is created (mode
+ * 0600, its directory too) if missing and never deleted. A process that dies
+ * holding the lock releases it: the kernel drops the lock with the process.
+ *
+ * @throws {TokenStoreError} `BACKEND` when the lock is not taken in time or
+ * the lock file cannot be opened.
+ */
+export async function withFileLock<T>(
+  lockPath: string,
+  timeoutMs: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  const previous = queues.get(lockPath) ?? Promise.resolve();
+  let done!: () => void;
+  const mine = new Promise<void>((resolve) => done = resolve);
+  const tail = previous.then(() => mine);
+  queues.set(lockPath, tail);
+  try {
+    await previous;
+    const file = await openLockFile(lockPath);
+    try {
+      let pause = POLL_MIN_MS;
+      while (!(await file.tryLock(true))) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new TokenStoreError(
+            "BACKEND",
+            `Cannot lock "${lockPath}": timed out after ${timeoutMs} ms`,
+          );
+        }
+        const jitter = Math.random() * pause;
+        await sleep(Math.min(left, pause + jitter));
+        pause = Math.min(POLL_MAX_MS, pause * 2);
+      }
+      return await fn();
+    } finally {
+      file.close(); // closing the descriptor releases the lock
+    }
+  } finally {
+    done();
+    if (queues.get(lockPath) === tail) queues.delete(lockPath);
+  }
+}
+
+async function openLockFile(lockPath: string): Promise<Deno.FsFile> {
+  const open = () =>
+    Deno.open(lockPath, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+  try {
+    return await open();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw backend(`Cannot open lock file "${lockPath}"`, error);
+    }
+  }
+  await makeDirectory(dirname(lockPath));
+  try {
+    return await open();
+  } catch (error) {
+    throw backend(`Cannot open lock file "${lockPath}"`, error);
+  }
+}
+
+/** Creates `dir` and its parents (mode 0700 for the ones it creates). */
+export async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw backend(`Cannot create directory "${dir}"`, error);
+  }
+}
+
+/**
+ * Replaces `path` with `text` atomically: writes `<path>.tmp` (mode 0600),
+ * fsyncs it, renames it over `path`, then fsyncs the directory. Readers see
+ * the old or the new content, never a part. Call it holding the lock: the
+ * temp name is fixed, so a writer killed midway leaves at most one temp file,
+ * which the next writer truncates and reuses.
+ *
+ * @throws {TokenStoreError} `BACKEND` when the file system refuses.
+ */
+export async function writeFileAtomic(
+  path: string,
+  text: string,
+): Promise<void> {
+  const temp = `${path}.tmp`;
+  try {
+    const file = await Deno.open(temp, {
+      write: true,
+      create: true,
+      truncate: true,
+      mode: 0o600,
+    });
+    try {
+      await Deno.chmod(temp, 0o600); // a temp file left by someone else
+      const bytes = new TextEncoder().encode(text);
+      let written = 0;
+      while (written < bytes.length) {
+        written += await file.write(bytes.subarray(written));
+      }
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(temp, path);
+  } catch (error) {
+    throw backend(`Cannot write "${path}"`, error);
+  }
+  await syncDirectory(dirname(path));
+}
+
+/** Makes a rename durable; best effort (not every platform allows it). */
+async function syncDirectory(dir: string): Promise<void> {
+  try {
+    const handle = await Deno.open(dir, { read: true });
+    try {
+      await handle.sync();
+    } finally {
+      handle.close();
+    }
+  } catch {
+    // durability of the rename only; the content is already synced
+  }
+}
+
+/** A file's content and the identity used to tell whether it changed. */
+export interface Snapshot {
+  /** Inode, size and modification time, joined. */
+  readonly key: string;
+  /** The content, decoded as UTF-8. */
+  readonly text: string;
+}
+
+/**
+ * The stat key of `path` (inode, size, mtime), or `null` when it does not
+ * exist.
+ *
+ * @throws {TokenStoreError} `BACKEND` on any other failure.
+ */
+export async function statKey(path: string): Promise<string | null> {
+  try {
+    return keyOf(await Deno.stat(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw backend(`Cannot read "${path}"`, error);
+  }
+}
+
+/**
+ * Reads `path` and its stat key from one open descriptor, so the key always
+ * describes the content read; `null` when the file does not exist.
+ *
+ * @throws {TokenStoreError} `BACKEND` on any other failure, `CORRUPT` when
+ * the content is not UTF-8.
+ */
+export async function readSnapshot(path: string): Promise<Snapshot | null> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw backend(`Cannot read "${path}"`, error);
+  }
+  let info: Deno.FileInfo;
+  let bytes: Uint8Array;
+  try {
+    info = await file.stat();
+    bytes = await readAll(file, info.size);
+  } catch (error) {
+    throw backend(`Cannot read "${path}"`, error);
+  } finally {
+    file.close();
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new TokenStoreError(
+      "CORRUPT",
+      `Cannot parse "${path}": the file is not UTF-8 text`,
+      { cause: error },
+    );
+  }
+  return { key: keyOf(info), text };
+}
+
+async function readAll(file: Deno.FsFile, size: number): Promise<Uint8Array> {
+  let buffer = new Uint8Array(Math.max(size, 1024));
+  let length = 0;
+  while (true) {
+    if (length === buffer.length) {
+      const bigger = new Uint8Array(buffer.length * 2);
+      bigger.set(buffer);
+      buffer = bigger;
+    }
+    const read = await file.read(buffer.subarray(length));
+    if (read === null) return buffer.subarray(0, length);
+    length += read;
+  }
+}
+
+function keyOf(info: Deno.FileInfo): string {
+  return `${info.ino ?? ""}:${info.size}:${info.mtime?.getTime() ?? ""}`;
+}
+
+function backend(message: string, error: unknown): TokenStoreError {
+  if (error instanceof TokenStoreError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new TokenStoreError("BACKEND", `${message}: ${reason}`, {
+    cause: error,
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,352 @@
+/**
+ * A {@linkcode TokenStore} kept in one file, shared safely by every process
+ * on the machine: JSON (default) or the Zoho SDKs' `sdk_tokens.txt` CSV
+ * layout, which the official SDKs can keep reading.
+ *
+ * - Writes are atomic: a temp file in the same directory, fsync, rename over
+ *   the target. The file has mode 0600; it and its directory are created on
+ *   the first save.
+ * - Processes serialise through an exclusive lock on `<path>.lock`; every
+ *   change re-reads the file under that lock, so none is lost.
+ * - Reads reuse the parsed tokens while the file's inode, size and mtime are
+ *   unchanged.
+ * - A file that cannot be parsed raises `TokenStoreError` `"CORRUPT"` naming
+ *   the path and the line (CSV) or position (JSON), and is never overwritten.
+ * - {@linkcode FileTokenStore.prototype.lock} keeps leases in
+ *   `<path>.leases.json`, under the same lock.
+ *
+ * Uses the Deno file system APIs: not for Deno Deploy.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const store = new FileTokenStore({ path: "./tokens/sdk_tokens.txt", format: "zoho-csv" });
+ * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+ * console.log((await store.findToken({ userName: "ada@example.com" }))?.id);
+ * ```
+ *
+ * @module
+ */
+
+import { resolve } from "@std/path";
+import { newTokenId } from "../core/id.ts";
+import { type OAuthToken, validateId } from "../core/token.ts";
+import {
+  matchesPlan,
+  mergeFound,
+  planQuery,
+  planSave,
+  type QueryPlan,
+  type TokenLock,
+  type TokenQuery,
+  type TokenStore,
+  validateForSave,
+} from "../core/token_store.ts";
+import {
+  checkCsvToken,
+  DEFAULT_CSV_LAYOUT,
+  formatZohoCsv,
+  parseZohoCsv,
+} from "./_csv.ts";
+import { FileTokenLock } from "./_file_leases.ts";
+import {
+  readSnapshot,
+  statKey,
+  withFileLock,
+  writeFileAtomic,
+} from "./_file_lock.ts";
+import { formatTokenJson, parseTokenJson } from "./_json.ts";
+
+/** Options of {@linkcode FileTokenStore}. */
+export interface FileTokenStoreOptions {
+  /** The token file; relative paths resolve against the current directory. */
+  path: string;
+  /**
+   * `"json"` (default) or `"zoho-csv"`, the Zoho SDKs' `sdk_tokens.txt`
+   * layout. The CSV layout cannot hold a comma, a double quote or a line
+   * break in a value: such tokens are refused with `INVALID_TOKEN`.
+   */
+  format?: "json" | "zoho-csv";
+  /** How long to wait for the lock file before failing; default 10 000 ms. */
+  lockTimeoutMs?: number;
+}
+
+/** Parsed tokens and the stat key of the file they came from. */
+interface Index {
+  key: string | null;
+  tokens: Map<string, OAuthToken>;
+}
+
+/** Default of {@linkcode FileTokenStoreOptions.lockTimeoutMs}. */
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+/**
+ * A {@linkcode TokenStore} in a JSON or Zoho CSV file, safe for concurrent
+ * processes (see the module documentation).
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const store = new FileTokenStore({ path: "./tokens.json" });
+ * const saved = await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * console.log((await store.findTokenById(saved.id!))?.userName); // "ada@example.com"
+ * ```
+ */
+export class FileTokenStore implements TokenStore {
+  /** The token file, as an absolute path. */
+  readonly path: string;
+  /** The file's layout. */
+  readonly format: "json" | "zoho-csv";
+  /** Leases in `<path>.leases.json`, shared by every process. */
+  readonly lock: TokenLock;
+  #lockPath: string;
+  #timeoutMs: number;
+  #index: Index | null = null;
+
+  /**
+   * Creates a store on `options.path`. Nothing is read or created until the
+   * first call.
+   *
+   * @param options Path, format and lock timeout.
+   * @throws {TypeError} when an option is invalid.
+   */
+  constructor(options: FileTokenStoreOptions) {
+    const { path, format = "json", lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS } =
+      options ?? {};
+    if (typeof path !== "string" || path === "") {
+      throw new TypeError("Invalid file store path: expected a file path");
+    }
+    if (format !== "json" && format !== "zoho-csv") {
+      throw new TypeError(
+        `Invalid file store format ${
+          JSON.stringify(String(format)).slice(0, 40)
+        }: expected "json" or "zoho-csv"`,
+      );
+    }
+    if (
+      typeof lockTimeoutMs !== "number" || !Number.isFinite(lockTimeoutMs) ||
+      lockTimeoutMs < 0
+    ) {
+      throw new TypeError(
+        `Invalid lockTimeoutMs ${
+          String(lockTimeoutMs)
+        }: expected a non-negative number of milliseconds`,
+      );
+    }
+    this.path = resolve(path);
+    this.format = format;
+    this.#lockPath = `${this.path}.lock`;
+    this.#timeoutMs = lockTimeoutMs;
+    this.lock = new FileTokenLock(
+      `${this.path}.leases.json`,
+      this.#lockPath,
+      lockTimeoutMs,
+    );
+  }
+
+  /**
+   * Finds a token by the matching rules.
+   *
+   * @example Usage
+   * ```ts ignore
+   * const token = await store.findToken({ userName: "ada@example.com", clientId: "1000.C" });
+   * ```
+   *
+   * @param query A query or a token (merge semantics).
+   * @returns The token, or `null`.
+   */
+  async findToken(query: TokenQuery | OAuthToken): Promise<OAuthToken | null> {
+    const plan = planQuery(query);
+    return mergeFound(query, find((await this.#read()).tokens, plan));
+  }
+
+  /**
+   * Inserts or updates a token (found by the matching rules, id first) under
+   * the file lock.
+   *
+   * @example Usage
+   * ```ts ignore
+   * const saved = await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+   * console.log(saved.id);
+   * ```
+   *
+   * @param token The token.
+   * @returns The stored token, id set.
+   */
+  async saveToken(token: OAuthToken): Promise<OAuthToken> {
+    const checked = validateForSave(token);
+    if (this.format === "zoho-csv") checkCsvToken(checked);
+    const plan = planSave(checked);
+    return await this.#mutate((tokens) => {
+      const existing = plan ? find(tokens, plan) : null;
+      let id = existing?.id ?? checked.id;
+      if (id === undefined) {
+        do id = newTokenId(); while (tokens.has(id));
+      }
+      const stored = checked.id === id ? checked : checked.with({ id });
+      tokens.set(id, stored);
+      return { result: stored, changed: true };
+    });
+  }
+
+  /**
+   * Deletes the token with this id.
+   *
+   * @example Usage
+   * ```ts ignore
+   * console.log(await store.deleteToken("a1")); // false when there is none
+   * ```
+   *
+   * @param id The id.
+   * @returns `true` if a token was deleted.
+   */
+  async deleteToken(id: string): Promise<boolean> {
+    validateId(id);
+    if (!(await this.#read()).tokens.has(id)) return false;
+    return await this.#mutate((tokens) => {
+      const deleted = tokens.delete(id);
+      return { result: deleted, changed: deleted };
+    });
+  }
+
+  /**
+   * Every stored token, in file order.
+   *
+   * @example Usage
+   * ```ts ignore
+   * console.log((await store.getTokens()).length);
+   * ```
+   *
+   * @returns The tokens.
+   */
+  async getTokens(): Promise<OAuthToken[]> {
+    return [...(await this.#read()).tokens.values()];
+  }
+
+  /**
+   * Deletes every stored token (the CSV header stays).
+   *
+   * @example Usage
+   * ```ts ignore
+   * await store.deleteTokens();
+   * ```
+   */
+  async deleteTokens(): Promise<void> {
+    if ((await statKey(this.path)) === null) return;
+    await this.#mutate((tokens) => {
+      const changed = tokens.size > 0;
+      tokens.clear();
+      return { result: undefined, changed };
+    });
+  }
+
+  /**
+   * The token with this id.
+   *
+   * @example Usage
+   * ```ts ignore
+   * console.log(await store.findTokenById("a1")); // null when there is none
+   * ```
+   *
+   * @param id The id.
+   * @returns The token, or `null`.
+   */
+  async findTokenById(id: string): Promise<OAuthToken | null> {
+    validateId(id);
+    return (await this.#read()).tokens.get(id) ?? null;
+  }
+
+  /**
+   * Drops the in-memory index. The store holds no open file between calls,
+   * so there is nothing else to release; it keeps working if used again.
+   *
+   * @example Usage
+   * ```ts ignore
+   * await store.close();
+   * ```
+   */
+  close(): Promise<void> {
+    this.#index = null;
+    return Promise.resolve();
+  }
+
+  /** The tokens in the file, parsed again only when the file changed. */
+  async #read(): Promise<Index> {
+    const key = await statKey(this.path);
+    if (key === null) return { key: null, tokens: new Map() };
+    if (this.#index !== null && this.#index.key === key) return this.#index;
+    const snapshot = await readSnapshot(this.path);
+    if (snapshot === null) return { key: null, tokens: new Map() };
+    const parsed = this.#parse(snapshot.text);
+    if (parsed.assignedIds) {
+      // rows written without an id: give them ids in the file, once
+      await this.#mutate(() => ({ result: undefined, changed: true }));
+      return this.#index ?? { key: null, tokens: new Map() };
+    }
+    this.#index = { key: snapshot.key, tokens: byId(parsed.tokens) };
+    return this.#index;
+  }
+
+  /**
+   * Re-reads the file under the lock, applies `change` and, when it reports
+   * a change, replaces the file atomically. A file that cannot be parsed
+   * stops everything before `change` runs.
+   */
+  #mutate<T>(
+    change: (
+      tokens: Map<string, OAuthToken>,
+    ) => { result: T; changed: boolean },
+  ): Promise<T> {
+    return withFileLock(this.#lockPath, this.#timeoutMs, async () => {
+      const snapshot = await readSnapshot(this.path);
+      const parsed = snapshot
+        ? this.#parse(snapshot.text)
+        : { tokens: [], layout: DEFAULT_CSV_LAYOUT, assignedIds: false };
+      const tokens = byId(parsed.tokens);
+      const { result, changed } = change(tokens);
+      if (changed || parsed.assignedIds) {
+        const values = [...tokens.values()];
+        await writeFileAtomic(
+          this.path,
+          this.format === "json"
+            ? formatTokenJson(values)
+            : formatZohoCsv(values, parsed.layout),
+        );
+        this.#index = { key: await statKey(this.path), tokens };
+      } else if (snapshot) {
+        this.#index = { key: snapshot.key, tokens };
+      }
+      return result;
+    });
+  }
+
+  #parse(text: string): ReturnType<typeof parseZohoCsv> {
+    if (this.format === "zoho-csv") return parseZohoCsv(text, this.path);
+    return {
+      tokens: parseTokenJson(text, this.path),
+      layout: DEFAULT_CSV_LAYOUT,
+      assignedIds: false,
+    };
+  }
+}
+
+function byId(tokens: readonly OAuthToken[]): Map<string, OAuthToken> {
+  return new Map(tokens.map((token) => [token.id!, token]));
+}
+
+function find(
+  tokens: Map<string, OAuthToken>,
+  plan: QueryPlan,
+): OAuthToken | null {
+  if (plan.rule === "id") return tokens.get(plan.conditions[0][1]) ?? null;
+  for (const token of tokens.values()) {
+    if (matchesPlan(token, plan)) return token;
+  }
+  return null;
+}
