@@ -1,0 +1,128 @@
+/**
+ * Schema and SQL of the libSQL store: creates Zoho's `oauthtoken` table, its
+ * lookup indexes and the lease table when missing, inspects an existing table
+ * (a Python-SDK table names column 9 `redirect_uri`), and builds the upsert.
+ *
+ * @module
+ */
+
+import { TokenStoreError } from "../core/errors.ts";
+import type { QueryPlan } from "../core/token_store.ts";
+import type { LibsqlClient, LibsqlStatement } from "./_libsql_client.ts";
+import { COLUMNS, LOOKUP_COLUMNS, planToWhere } from "./_sql.ts";
+
+/** What the store knows about its tables once they are ready. */
+export interface LibsqlSchema {
+  /** The token table. */
+  readonly table: string;
+  /** The lease table. */
+  readonly lockTable: string;
+  /** The token table's column names in {@linkcode COLUMNS} order. */
+  readonly columns: readonly string[];
+  /** {@linkcode LibsqlSchema.columns} joined for `SELECT`/`INSERT`. */
+  readonly columnList: string;
+}
+
+/** How long a file database waits for another process's lock (ms). */
+export const BUSY_TIMEOUT_MS = 5000;
+
+/** Zoho's DDL for the token table (SQLite/MySQL SDKs). */
+export function tokenTableDdl(table: string): string {
+  const columns = COLUMNS.map(([column]) =>
+    column === "id"
+      ? "id varchar(10) NOT NULL PRIMARY KEY"
+      : `${column} varchar(${column === "expiry_time" ? 20 : 255})`
+  );
+  return `CREATE TABLE IF NOT EXISTS ${table} (${columns.join(", ")})`;
+}
+
+/** DDL of the lease table. */
+export function lockTableDdl(lockTable: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${lockTable} (lock_key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)`;
+}
+
+function columnsOf(names: Set<string>, table: string): string[] {
+  return COLUMNS.map(([column]) => {
+    if (names.has(column)) return column;
+    if (column === "redirect_url" && names.has("redirect_uri")) {
+      return "redirect_uri";
+    }
+    throw new TokenStoreError(
+      "BACKEND",
+      `Cannot use libSQL table "${table}": it has no column "${column}"`,
+    );
+  });
+}
+
+/**
+ * Makes the tables ready: one read of the catalogue, and one write batch
+ * (`IF NOT EXISTS` statements, safe to race) only when something is missing.
+ * File databases get `PRAGMA busy_timeout` first.
+ */
+export async function prepareSchema(
+  client: LibsqlClient,
+  table: string,
+  lockTable: string,
+): Promise<LibsqlSchema> {
+  if (client.protocol === "file") {
+    await client.execute(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  }
+  const [tableInfo, lockInfo, indexInfo] = await client.batch([
+    { sql: "SELECT name FROM pragma_table_info(?)", args: [table] },
+    { sql: "SELECT name FROM pragma_table_info(?)", args: [lockTable] },
+    {
+      sql: "SELECT ii.name AS col FROM pragma_index_list(?) AS il, " +
+        "pragma_index_info(il.name) AS ii WHERE ii.seqno = 0",
+      args: [table],
+    },
+  ], "deferred");
+  const names = new Set(tableInfo.rows.map((row) => String(row.name)));
+  const indexed = new Set(indexInfo.rows.map((row) => String(row.col)));
+  const columns = names.size === 0
+    ? COLUMNS.map(([column]) => column)
+    : columnsOf(names, table);
+  const ddl: string[] = [];
+  if (names.size === 0) ddl.push(tokenTableDdl(table));
+  for (const column of LOOKUP_COLUMNS) {
+    if (!indexed.has(column)) {
+      ddl.push(
+        `CREATE INDEX IF NOT EXISTS ${table}_${column}_idx ON ${table} (${column})`,
+      );
+    }
+  }
+  if (lockInfo.rows.length === 0) ddl.push(lockTableDdl(lockTable));
+  if (ddl.length > 0) await client.batch(ddl, "write");
+  return { table, lockTable, columns, columnList: columns.join(", ") };
+}
+
+/**
+ * The statements of one `saveToken`, run as one write batch. With a plan:
+ * replace the first row the plan finds (keeping its id), and insert `values`
+ * only if the plan finds none; without: insert. Each statement returns the
+ * id it wrote, so exactly one row comes back.
+ *
+ * @param values The row in {@linkcode COLUMNS} order, id first.
+ */
+export function saveStatements(
+  schema: LibsqlSchema,
+  plan: QueryPlan | null,
+  values: (string | null)[],
+): LibsqlStatement[] {
+  const { table, columns, columnList } = schema;
+  const marks = values.map(() => "?").join(", ");
+  const insert = `INSERT INTO ${table} (${columnList})`;
+  if (plan === null) {
+    return [{ sql: `${insert} VALUES (${marks}) RETURNING id`, args: values }];
+  }
+  const where = planToWhere(plan);
+  const set = columns.slice(1).map((column) => `${column} = ?`).join(", ");
+  return [{
+    sql: `UPDATE ${table} SET ${set} WHERE id = ` +
+      `(SELECT id FROM ${table} WHERE ${where.sql} LIMIT 1) RETURNING id`,
+    args: [...values.slice(1), ...where.params],
+  }, {
+    sql: `${insert} SELECT ${marks} WHERE NOT EXISTS ` +
+      `(SELECT 1 FROM ${table} WHERE ${where.sql}) RETURNING id`,
+    args: [...values, ...where.params],
+  }];
+}
