@@ -1,0 +1,115 @@
+/**
+ * Expiring leases in Deno KV (private): `[...prefix, "lock", key]` holds
+ * `{ owner, expiresAt }`, written with `expireIn` so that KV drops it by
+ * itself; since KV deletes expired keys late, `expiresAt` inside the value
+ * decides.
+ *
+ * @module
+ */
+
+import { TokenStoreError } from "../core/errors.ts";
+import type { Lease, TokenLock } from "../core/token_store.ts";
+import type { KvKeys } from "./_kv_keys.ts";
+
+/** What a lease key holds. */
+export interface LeaseValue {
+  /** Random id of the holder. */
+  owner: string;
+  /** Epoch milliseconds when the lease ends. */
+  expiresAt: number;
+}
+
+/** Longest lease key accepted (characters). */
+const MAX_LEASE_KEY = 512;
+/** Attempts when a check fails because the lease changed meanwhile. */
+const ATTEMPTS = 5;
+
+function heldBy(value: unknown, now: number): LeaseValue | null {
+  if (value === null || typeof value !== "object") return null;
+  const { owner, expiresAt } = value as Partial<LeaseValue>;
+  if (typeof owner !== "string" || typeof expiresAt !== "number") return null;
+  return expiresAt > now ? { owner, expiresAt } : null;
+}
+
+/** Leases kept in Deno KV, exclusive across every process using it. */
+export class KvLeases implements TokenLock {
+  #kv: Deno.Kv;
+  #keys: KvKeys;
+  #guard: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+
+  constructor(
+    kv: Deno.Kv,
+    keys: KvKeys,
+    guard: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
+  ) {
+    this.#kv = kv;
+    this.#keys = keys;
+    this.#guard = guard;
+  }
+
+  /**
+   * Takes the lease on `key` for `ttlMs`, or resolves `null` while another
+   * holder's lease has not expired.
+   */
+  acquire(key: string, options: { ttlMs: number }): Promise<Lease | null> {
+    return this.#guard("acquire lease", async () => {
+      if (
+        typeof key !== "string" || key.length === 0 ||
+        key.length > MAX_LEASE_KEY
+      ) {
+        throw new TokenStoreError(
+          "INVALID_QUERY",
+          `Invalid lease key: expected 1 to ${MAX_LEASE_KEY} characters`,
+        );
+      }
+      const ttlMs = options?.ttlMs;
+      if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+        throw new TokenStoreError(
+          "INVALID_QUERY",
+          `Invalid lease ttlMs: expected a positive number of milliseconds, got ${
+            String(ttlMs)
+          }`,
+        );
+      }
+      const kvKey = this.#keys.lock(key);
+      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+        const entry = await this.#kv.get(kvKey, { consistency: "strong" });
+        const now = Date.now();
+        if (heldBy(entry.value, now)) return null;
+        const value: LeaseValue = {
+          owner: crypto.randomUUID(),
+          expiresAt: now + ttlMs,
+        };
+        const result = await this.#kv.atomic()
+          .check(entry)
+          .set(kvKey, value, { expireIn: Math.ceil(ttlMs) })
+          .commit();
+        if (result.ok) return this.#lease(key, kvKey, value.owner);
+      }
+      return null;
+    });
+  }
+
+  #lease(key: string, kvKey: Deno.KvKey, owner: string): Lease {
+    const kv = this.#kv;
+    const guard = this.#guard;
+    let released = false;
+    return {
+      key,
+      release(): Promise<void> {
+        if (released) return Promise.resolve();
+        return guard("release lease", async () => {
+          for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+            const entry = await kv.get(kvKey, { consistency: "strong" });
+            const value = entry.value as Partial<LeaseValue> | null;
+            if (value?.owner !== owner) break;
+            const result = await kv.atomic().check(entry).delete(kvKey)
+              .commit();
+            if (result.ok) break;
+          }
+          released = true;
+        });
+      },
+    };
+  }
+}

@@ -1,0 +1,442 @@
+/**
+ * A {@linkcode TokenStore} in Deno KV: a local SQLite-backed file, `:memory:`,
+ * or the managed database on Deno Deploy. Safe for many processes and
+ * isolates at once: every write is one atomic operation with versionstamp
+ * checks, concurrent saves of the same user never create two tokens, and
+ * {@linkcode KvTokenStore.lock} gives leases exclusive across processes.
+ *
+ * Layout under the prefix (default `["tokenstore"]`): the token at
+ * `[...prefix, "token", id]` (its `toRecord()`), index entries
+ * `[...prefix, "by_user", h(userName), h(clientId) or "", id]`,
+ * `[...prefix, "by_access", h(accessToken), id]`,
+ * `[...prefix, "by_grant", h(grantToken), h(clientId) or "", id]`,
+ * `[...prefix, "by_refresh", h(refreshToken), h(clientId) or "", id]`
+ * (`h` is SHA-256, base64url), counters `[...prefix, "uniq", kind, ...]` of how
+ * many tokens have each of those keys (they serialise concurrent inserts), and
+ * leases at `[...prefix, "lock", key]`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const store = await KvTokenStore.open({ path: ":memory:" });
+ * await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * console.log((await store.findToken({ userName: "ada@example.com" }))?.id);
+ * await store.close();
+ * ```
+ *
+ * @module
+ */
+
+import { TokenStoreError } from "../core/errors.ts";
+import { type OAuthToken, validateId } from "../core/token.ts";
+import {
+  mergeFound,
+  planQuery,
+  planSave,
+  type TokenLock,
+  type TokenQuery,
+  type TokenStore,
+  validateForSave,
+} from "../core/token_store.ts";
+import {
+  checkValueSize,
+  decodeToken,
+  DEFAULT_PREFIX,
+  KvKeys,
+  naturalKeyId,
+  planScope,
+  validatePrefix,
+} from "./_kv_keys.ts";
+import { KvLeases } from "./_kv_lock.ts";
+import {
+  deleteAllTokens,
+  deleteOnce,
+  findById,
+  findByPlan,
+  type KvContext,
+  RETRY,
+  type Retry,
+  saveOnce,
+  sweepOrphans,
+} from "./_kv_tx.ts";
+
+/** Options of {@linkcode KvTokenStore}. */
+export interface KvTokenStoreOptions {
+  /** The database; the store never closes it. */
+  kv: Deno.Kv;
+  /** Key prefix of every key the store writes; default `["tokenstore"]`. */
+  prefix?: Deno.KvKey;
+  /**
+   * Consistency of reads (`findToken`, `findTokenById`, `getTokens`):
+   * `"strong"` (default) or `"eventual"` for read-mostly edge traffic, which
+   * may see a slightly stale token. Writes always read strongly.
+   */
+  consistency?: Deno.KvConsistencyLevel;
+}
+
+/** Options of {@linkcode KvTokenStore.open}. */
+export interface KvTokenStoreOpenOptions {
+  /**
+   * Where the database is: a file path, `":memory:"`, or a URL. Without it,
+   * `Deno.openKv()` opens the default database (the managed one on Deno
+   * Deploy).
+   */
+  path?: string;
+  /** Key prefix of every key the store writes; default `["tokenstore"]`. */
+  prefix?: Deno.KvKey;
+  /** Consistency of reads; see {@linkcode KvTokenStoreOptions.consistency}. */
+  consistency?: Deno.KvConsistencyLevel;
+}
+
+/** Attempts of a write whose versionstamp checks keep failing. */
+const MAX_ATTEMPTS = 30;
+
+function pause(attempt: number): Promise<void> {
+  const cap = Math.min(100, 2 ** (attempt + 1));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
+}
+
+/**
+ * A {@linkcode TokenStore} in Deno KV, shared safely by every process and
+ * isolate that opens the same database.
+ *
+ * `deleteTokens` deletes every token with its index entries in atomic batches
+ * (Deno KV allows 100 checks and 1000 mutations per atomic operation); leases
+ * are kept, since they expire by themselves and a refresh holding one may
+ * still be running. A token saved while `deleteTokens` runs may survive it,
+ * consistently indexed.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const kv = await Deno.openKv(":memory:");
+ * const store = new KvTokenStore({ kv, prefix: ["app", "tokens"] });
+ * const saved = await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * console.log((await store.findTokenById(saved.id!))?.userName); // "ada@example.com"
+ * kv.close();
+ * ```
+ */
+export class KvTokenStore implements TokenStore {
+  #kv: Deno.Kv;
+  #owned = false;
+  #closed = false;
+  #context: KvContext;
+  #consistency: Deno.KvConsistencyLevel;
+  #queues = new Map<string, Promise<unknown>>();
+  /** Leases in the same database, exclusive across processes. */
+  readonly lock: TokenLock;
+
+  /**
+   * Creates a store over an open database.
+   *
+   * @param options The database, the key prefix and the read consistency.
+   * @throws {TypeError} when the prefix or the consistency is invalid.
+   */
+  constructor(options: KvTokenStoreOptions) {
+    const { kv, prefix = DEFAULT_PREFIX, consistency = "strong" } = options ??
+      {};
+    if (kv === null || typeof kv !== "object") {
+      throw new TypeError("Invalid Deno KV store options: expected a Deno.Kv");
+    }
+    if (consistency !== "strong" && consistency !== "eventual") {
+      throw new TypeError(
+        `Invalid Deno KV consistency ${
+          JSON.stringify(String(consistency))
+        }: expected "strong" or "eventual"`,
+      );
+    }
+    this.#kv = kv;
+    this.#consistency = consistency;
+    this.#context = { kv, keys: new KvKeys(validatePrefix(prefix)) };
+    this.lock = new KvLeases(
+      kv,
+      this.#context.keys,
+      (what, fn) => this.#guard(what, fn),
+    );
+  }
+
+  /**
+   * Opens a database and a store over it; {@linkcode KvTokenStore.close}
+   * closes that database.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   *
+   * const store = await KvTokenStore.open({ path: "./tokens.sqlite3" });
+   * await store.close();
+   * ```
+   *
+   * @param options Where the database is, the key prefix and the read consistency.
+   * @returns The store.
+   * @throws {TokenStoreError} `BACKEND` when the database cannot be opened.
+   */
+  static async open(
+    options: KvTokenStoreOpenOptions = {},
+  ): Promise<KvTokenStore> {
+    const { path, prefix, consistency } = options;
+    validatePrefix(prefix ?? DEFAULT_PREFIX);
+    let kv: Deno.Kv;
+    try {
+      kv = await Deno.openKv(path);
+    } catch (error) {
+      const hint = typeof Deno.openKv === "function"
+        ? ""
+        : ' (run with --unstable-kv or add "unstable": ["kv"] to deno.json)';
+      throw new TokenStoreError(
+        "BACKEND",
+        `Cannot open Deno KV${
+          path === undefined ? "" : ` ${JSON.stringify(path)}`
+        }${hint}`,
+        { cause: error },
+      );
+    }
+    try {
+      const store = new KvTokenStore({ kv, prefix, consistency });
+      store.#owned = true;
+      return store;
+    } catch (error) {
+      kv.close();
+      throw error;
+    }
+  }
+
+  async #guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof TokenStoreError) throw error;
+      const detail = this.#closed
+        ? "the store is closed"
+        : `${(error as Error)?.name ?? "Error"}: ${
+          (error as Error)?.message ?? String(error)
+        }`;
+      throw new TokenStoreError(
+        "BACKEND",
+        `Cannot ${what} in Deno KV: ${detail}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #retry<T>(what: string, attempt: () => Promise<T | Retry>): Promise<T> {
+    for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      const result = await attempt();
+      if (result !== RETRY) return result as T;
+      await pause(i);
+    }
+    throw new TokenStoreError(
+      "CONFLICT",
+      `Cannot ${what} in Deno KV: concurrent writes kept changing it (${MAX_ATTEMPTS} attempts)`,
+    );
+  }
+
+  /** Runs writes of one natural key one after another within this process. */
+  async #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(key) ?? Promise.resolve();
+    const run = previous.then(fn);
+    const tail = run.then(() => {}, () => {});
+    this.#queues.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#queues.get(key) === tail) this.#queues.delete(key);
+    }
+  }
+
+  /**
+   * Finds a token by the matching rules, through the indexes.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   *
+   * const store = await KvTokenStore.open({ path: ":memory:" });
+   * console.log(await store.findToken({ userName: "nobody@example.com" })); // null
+   * await store.close();
+   * ```
+   *
+   * @param query A query or a token (merge semantics).
+   * @returns The token, or `null`.
+   */
+  findToken(query: TokenQuery | OAuthToken): Promise<OAuthToken | null> {
+    return this.#guard("find token", async () => {
+      const plan = planQuery(query);
+      const scope = plan.rule === "id" ? null : await planScope(plan);
+      const found = await findByPlan(
+        this.#context,
+        plan,
+        scope,
+        this.#consistency,
+      );
+      return mergeFound(query, found?.token ?? null);
+    });
+  }
+
+  /**
+   * Inserts or updates a token (found by the matching rules, id first) in one
+   * atomic operation with its index entries, retried on conflict.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const store = await KvTokenStore.open({ path: ":memory:" });
+   * const saved = await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+   * );
+   * console.log(saved.id?.length); // 10
+   * await store.close();
+   * ```
+   *
+   * @param token The token.
+   * @returns The stored token, id set.
+   * @throws {TokenStoreError} `INVALID_TOKEN` (also when it is too large for
+   * Deno KV), `CONFLICT` when concurrent writes kept winning, `BACKEND`.
+   */
+  saveToken(token: OAuthToken): Promise<OAuthToken> {
+    return this.#guard("save token", async () => {
+      const checked = validateForSave(token);
+      checkValueSize(checked.toRecord());
+      const plan = planSave(checked);
+      const scope = plan && plan.rule !== "id" ? await planScope(plan) : null;
+      const run = () =>
+        this.#retry(
+          "save token",
+          () => saveOnce(this.#context, checked, plan, scope),
+        );
+      if (checked.id !== undefined) {
+        return this.#serial(`id/${checked.id}`, run);
+      }
+      if (scope) return this.#serial(naturalKeyId(scope.own), run);
+      return run();
+    });
+  }
+
+  /**
+   * Deletes the token with this id, with its index entries.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   *
+   * const store = await KvTokenStore.open({ path: ":memory:" });
+   * console.log(await store.deleteToken("a1")); // false
+   * await store.close();
+   * ```
+   *
+   * @param id The id.
+   * @returns `true` if a token was deleted.
+   */
+  deleteToken(id: string): Promise<boolean> {
+    return this.#guard("delete token", () => {
+      validateId(id);
+      return this.#retry("delete token", () => deleteOnce(this.#context, id));
+    });
+  }
+
+  /**
+   * Every stored token, paged through the whole prefix.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   *
+   * const store = await KvTokenStore.open({ path: ":memory:" });
+   * console.log(await store.getTokens()); // []
+   * await store.close();
+   * ```
+   *
+   * @returns The tokens, in id order.
+   */
+  getTokens(): Promise<OAuthToken[]> {
+    return this.#guard("list tokens", async () => {
+      const tokens: OAuthToken[] = [];
+      const listed = this.#kv.list({ prefix: this.#context.keys.tokens() }, {
+        consistency: this.#consistency,
+        batchSize: 500,
+      });
+      for await (const entry of listed) {
+        tokens.push(
+          decodeToken(String(entry.key[entry.key.length - 1]), entry.value),
+        );
+      }
+      return tokens;
+    });
+  }
+
+  /**
+   * Deletes every token and index entry under the prefix, in atomic batches.
+   * Leases are kept (they expire by themselves).
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   *
+   * const store = await KvTokenStore.open({ path: ":memory:" });
+   * await store.deleteTokens();
+   * await store.close();
+   * ```
+   */
+  deleteTokens(): Promise<void> {
+    return this.#guard("delete tokens", async () => {
+      const changed = await deleteAllTokens(this.#context);
+      for (const id of changed) {
+        await this.#retry("delete token", () => deleteOnce(this.#context, id));
+      }
+      await sweepOrphans(this.#context);
+    });
+  }
+
+  /**
+   * The token with this id.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   *
+   * const store = await KvTokenStore.open({ path: ":memory:" });
+   * console.log(await store.findTokenById("a1")); // null
+   * await store.close();
+   * ```
+   *
+   * @param id The id.
+   * @returns The token, or `null`.
+   */
+  findTokenById(id: string): Promise<OAuthToken | null> {
+    return this.#guard("find token", async () => {
+      validateId(id);
+      const found = await findById(this.#context, id, this.#consistency);
+      return found?.token ?? null;
+    });
+  }
+
+  /**
+   * Closes the database if {@linkcode KvTokenStore.open} opened it; a
+   * database given to the constructor is left open for its owner.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   *
+   * const store = await KvTokenStore.open({ path: ":memory:" });
+   * await store.close();
+   * ```
+   */
+  close(): Promise<void> {
+    if (this.#owned && !this.#closed) {
+      this.#closed = true;
+      this.#kv.close();
+    }
+    return Promise.resolve();
+  }
+}
