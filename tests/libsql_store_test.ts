@@ -69,6 +69,11 @@ Deno.test("LibsqlTokenStore creates exactly Zoho's table, the indexes and the le
     );
     assertEquals(before.rows.length, 0);
     assertEquals(await store.getTokens(), []);
+    // local databases wait for other processes' locks
+    assertEquals(
+      (await client.execute("PRAGMA busy_timeout")).rows[0][0],
+      5000,
+    );
     const info = await client.execute(
       "SELECT name, type, \"notnull\", pk FROM pragma_table_info('oauthtoken') ORDER BY cid",
     );
