@@ -35,16 +35,17 @@ function heldBy(value: unknown, now: number): LeaseValue | null {
 export class KvLeases implements TokenLock {
   #kv: Deno.Kv;
   #keys: KvKeys;
-  #guard: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+  /** Runs an operation: retried while the database is busy, unexpected errors wrapped. */
+  #run: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 
   constructor(
     kv: Deno.Kv,
     keys: KvKeys,
-    guard: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
+    run: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
   ) {
     this.#kv = kv;
     this.#keys = keys;
-    this.#guard = guard;
+    this.#run = run;
   }
 
   /**
@@ -52,7 +53,7 @@ export class KvLeases implements TokenLock {
    * holder's lease has not expired.
    */
   acquire(key: string, options: { ttlMs: number }): Promise<Lease | null> {
-    return this.#guard("acquire lease", async () => {
+    return this.#run("acquire lease", async () => {
       if (
         typeof key !== "string" || key.length === 0 ||
         key.length > MAX_LEASE_KEY
@@ -92,13 +93,13 @@ export class KvLeases implements TokenLock {
 
   #lease(key: string, kvKey: Deno.KvKey, owner: string): Lease {
     const kv = this.#kv;
-    const guard = this.#guard;
+    const run = this.#run;
     let released = false;
     return {
       key,
       release(): Promise<void> {
         if (released) return Promise.resolve();
-        return guard("release lease", async () => {
+        return run("release lease", async () => {
           for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
             const entry = await kv.get(kvKey, { consistency: "strong" });
             const value = entry.value as Partial<LeaseValue> | null;

@@ -27,6 +27,16 @@ export const RETRY: unique symbol = Symbol("retry");
 /** What an attempt resolves when it has to be retried. */
 export type Retry = typeof RETRY;
 
+/**
+ * Whether an error is SQLite's "database is locked": another process holds
+ * the write lock of a local database file. Nothing was written; worth
+ * retrying.
+ */
+export function isBusy(error: unknown): boolean {
+  return error instanceof Error &&
+    /database (table )?is locked|SQLITE_BUSY/i.test(error.message);
+}
+
 /** What the transactions need. */
 export interface KvContext {
   readonly kv: Deno.Kv;

@@ -57,6 +57,7 @@ import {
   deleteOnce,
   findById,
   findByPlan,
+  isBusy,
   type KvContext,
   RETRY,
   type Retry,
@@ -159,7 +160,7 @@ export class KvTokenStore implements TokenStore {
     this.lock = new KvLeases(
       kv,
       this.#context.keys,
-      (what, fn) => this.#guard(what, fn),
+      (what, fn) => this.#guard(what, () => this.#retry(what, fn)),
     );
   }
 
@@ -227,12 +228,25 @@ export class KvTokenStore implements TokenStore {
     }
   }
 
+  /**
+   * Runs an attempt until it neither resolves {@linkcode RETRY} (a failed
+   * versionstamp check) nor throws "database is locked" (another process
+   * writing a local file), a bounded number of times.
+   */
   async #retry<T>(what: string, attempt: () => Promise<T | Retry>): Promise<T> {
+    let busy: unknown = null;
     for (let i = 0; i < MAX_ATTEMPTS; i++) {
-      const result = await attempt();
-      if (result !== RETRY) return result as T;
+      try {
+        const result = await attempt();
+        if (result !== RETRY) return result as T;
+        busy = null;
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        busy = error;
+      }
       await pause(i);
     }
+    if (busy !== null) throw busy;
     throw new TokenStoreError(
       "CONFLICT",
       `Cannot ${what} in Deno KV: concurrent writes kept changing it (${MAX_ATTEMPTS} attempts)`,
@@ -271,11 +285,9 @@ export class KvTokenStore implements TokenStore {
     return this.#guard("find token", async () => {
       const plan = planQuery(query);
       const scope = plan.rule === "id" ? null : await planScope(plan);
-      const found = await findByPlan(
-        this.#context,
-        plan,
-        scope,
-        this.#consistency,
+      const found = await this.#retry(
+        "find token",
+        () => findByPlan(this.#context, plan, scope, this.#consistency),
       );
       return mergeFound(query, found?.token ?? null);
     });
@@ -359,19 +371,26 @@ export class KvTokenStore implements TokenStore {
    * @returns The tokens, in id order.
    */
   getTokens(): Promise<OAuthToken[]> {
-    return this.#guard("list tokens", async () => {
-      const tokens: OAuthToken[] = [];
-      const listed = this.#kv.list({ prefix: this.#context.keys.tokens() }, {
-        consistency: this.#consistency,
-        batchSize: 500,
-      });
-      for await (const entry of listed) {
-        tokens.push(
-          decodeToken(String(entry.key[entry.key.length - 1]), entry.value),
-        );
-      }
-      return tokens;
-    });
+    return this.#guard(
+      "list tokens",
+      () =>
+        this.#retry("list tokens", async () => {
+          const tokens: OAuthToken[] = [];
+          const listed = this.#kv.list(
+            { prefix: this.#context.keys.tokens() },
+            {
+              consistency: this.#consistency,
+              batchSize: 500,
+            },
+          );
+          for await (const entry of listed) {
+            tokens.push(
+              decodeToken(String(entry.key[entry.key.length - 1]), entry.value),
+            );
+          }
+          return tokens;
+        }),
+    );
   }
 
   /**
@@ -389,11 +408,14 @@ export class KvTokenStore implements TokenStore {
    */
   deleteTokens(): Promise<void> {
     return this.#guard("delete tokens", async () => {
-      const changed = await deleteAllTokens(this.#context);
+      const changed = await this.#retry(
+        "delete tokens",
+        () => deleteAllTokens(this.#context),
+      );
       for (const id of changed) {
         await this.#retry("delete token", () => deleteOnce(this.#context, id));
       }
-      await sweepOrphans(this.#context);
+      await this.#retry("delete tokens", () => sweepOrphans(this.#context));
     });
   }
 
@@ -415,7 +437,10 @@ export class KvTokenStore implements TokenStore {
   findTokenById(id: string): Promise<OAuthToken | null> {
     return this.#guard("find token", async () => {
       validateId(id);
-      const found = await findById(this.#context, id, this.#consistency);
+      const found = await this.#retry(
+        "find token",
+        () => findById(this.#context, id, this.#consistency),
+      );
       return found?.token ?? null;
     });
   }
