@@ -1,0 +1,174 @@
+/**
+ * The `migrate` command: copies every token from one store to another,
+ * keeping ids, then reads each one back and compares every field.
+ *
+ * @module
+ */
+
+import type { OAuthToken, OAuthTokenInit } from "../core/token.ts";
+import type { TokenStore } from "../core/token_store.ts";
+import { parseStoreUrl } from "../stores/_store_url.ts";
+import { UsageError } from "./args.ts";
+import type { Command } from "./command.ts";
+import { PROGRAM } from "./command.ts";
+import {
+  type Context,
+  noPositionals,
+  openCliStore,
+  showUrl,
+  storeUrl,
+} from "./context.ts";
+
+const FIELDS: readonly (keyof OAuthTokenInit)[] = [
+  "id",
+  "userName",
+  "clientId",
+  "clientSecret",
+  "redirectUrl",
+  "grantToken",
+  "refreshToken",
+  "accessToken",
+  "expiresAt",
+  "apiDomain",
+];
+
+/** A progress bar on standard error, drawn only on a terminal. */
+function progressBar(ctx: Context, label: string, total: number) {
+  const width = 30;
+  return {
+    update(done: number): void {
+      if (!ctx.isTerminal || total === 0) return;
+      const filled = Math.round((done / total) * width);
+      ctx.progress(
+        `\r${label} [${"#".repeat(filled)}${
+          "-".repeat(width - filled)
+        }] ${done}/${total}`,
+      );
+    },
+    end(): void {
+      if (ctx.isTerminal && total > 0) ctx.progress("\r\x1b[2K");
+    },
+  };
+}
+
+/** The first field in which `copy` differs from `original`, if any. */
+function differingField(
+  original: OAuthToken,
+  copy: OAuthToken | null,
+): string | undefined {
+  if (copy === null) return "(missing)";
+  return FIELDS.find((field) => original[field] !== copy[field]);
+}
+
+async function copyAll(
+  ctx: Context,
+  tokens: OAuthToken[],
+  target: TokenStore,
+): Promise<void> {
+  const copying = progressBar(ctx, "Copying  ", tokens.length);
+  copying.update(0);
+  for (const [i, token] of tokens.entries()) {
+    await target.saveToken(token);
+    copying.update(i + 1);
+  }
+  copying.end();
+  const verifying = progressBar(ctx, "Verifying", tokens.length);
+  verifying.update(0);
+  for (const [i, token] of tokens.entries()) {
+    const field = differingField(token, await target.findTokenById(token.id!));
+    if (field !== undefined) {
+      verifying.end();
+      throw new Error(
+        field === "(missing)"
+          ? `Verification failed: token "${token.id}" is missing from the target after copying`
+          : `Verification failed: token "${token.id}" differs in field "${field}" after copying`,
+      );
+    }
+    verifying.update(i + 1);
+  }
+  verifying.end();
+}
+
+/** `migrate --from URL --to URL`. */
+export const migrate: Command = {
+  name: "migrate",
+  summary: "Copy every token from one store to another, verified",
+  options: { from: "string", to: "string", "dry-run": "boolean" },
+  help: `Usage: ${PROGRAM} migrate --from URL --to URL [--dry-run]
+
+Copies every token from one store to another, keeping each token's id, then
+reads every copied token back from the target and compares all fields. Running
+it again is safe: tokens with the same id are updated, not duplicated. Tokens
+in the target that are not in the source are left alone. Shows a progress bar
+on a terminal and prints the number of tokens copied.
+
+Examples:
+  ${PROGRAM} migrate --from zoho-csv:./sdk_tokens.txt --to kv:./tokens.db
+  ${PROGRAM} migrate --from "mysql://root:pw@127.0.0.1:3306/zoho?table=oauthtoken" \\
+    --to libsql:file:./tokens.db
+
+Options:
+  --from URL   The source store (default: --store, then TOKEN_STORE_URL)
+  --to URL     The target store (required)
+  --dry-run    Read the source and list what would be copied; the target is
+               not opened and nothing is written`,
+  async run(ctx) {
+    noPositionals(ctx);
+    const from = (ctx.args.values.from as string | undefined) ??
+      (ctx.args.values.store === undefined && !ctx.env.TOKEN_STORE_URL
+        ? undefined
+        : storeUrl(ctx));
+    const to = ctx.args.values.to as string | undefined;
+    if (from === undefined) {
+      throw new UsageError('Missing "--from URL"', ctx.command);
+    }
+    if (to === undefined) {
+      throw new UsageError('Missing "--to URL"', ctx.command);
+    }
+    if (from === to) {
+      throw new UsageError(
+        '"--from" and "--to" name the same store',
+        ctx.command,
+      );
+    }
+    try {
+      parseStoreUrl(to);
+    } catch (error) {
+      throw new UsageError((error as Error).message, ctx.command);
+    }
+    const source = await openCliStore(from, ctx.command);
+    try {
+      const tokens = await source.getTokens();
+      const missing = tokens.find((token) => token.id === undefined);
+      if (missing !== undefined) {
+        throw new Error("Cannot migrate: a source token has no id");
+      }
+      const plural = tokens.length === 1 ? "" : "s";
+      if (ctx.args.values["dry-run"]) {
+        for (const token of tokens) {
+          ctx.print(`would copy ${token.id} ${token.userName ?? "-"}`);
+        }
+        ctx.print(
+          `Dry run: would copy ${tokens.length} token${plural} from ${
+            showUrl(from)
+          } to ${showUrl(to)}; nothing was written`,
+        );
+        return 0;
+      }
+      const target = await openCliStore(to, ctx.command);
+      try {
+        await copyAll(ctx, tokens, target);
+      } finally {
+        await target.close?.();
+      }
+      ctx.print(
+        `Migrated ${tokens.length} token${plural} from ${showUrl(from)} to ${
+          showUrl(to)
+        }; all ${tokens.length} verified`,
+      );
+      return 0;
+    } finally {
+      await source.close?.();
+    }
+  },
+};

@@ -1,0 +1,242 @@
+/**
+ * The commands that talk to the token endpoint: `exchange`, `refresh` and
+ * `revoke`.
+ *
+ * @module
+ */
+
+import { DATA_CENTERS, type DataCenter } from "../core/data_centers.ts";
+import type { OAuthToken } from "../core/token.ts";
+import { TokenClient } from "../core/token_client.ts";
+import type { TokenStore } from "../core/token_store.ts";
+import { UsageError } from "./args.ts";
+import type { Command } from "./command.ts";
+import { PROGRAM } from "./command.ts";
+import { type Context, noPositionals, oneId, withStore } from "./context.ts";
+import { expiryText } from "./format.ts";
+
+const ENDPOINT_OPTIONS = {
+  "client-id": "string",
+  "client-secret": "string",
+  dc: "string",
+  "token-url": "string",
+} as const;
+
+const ENDPOINT_HELP = `  --dc DC                Zoho data center: ${
+  Object.keys(DATA_CENTERS).join(", ")
+} (default: the
+                         one of the token's API domain, else US)
+  --token-url URL        Token endpoint; overrides --dc (any RFC 6749 endpoint)`;
+
+const CREDENTIAL_HELP =
+  `  --client-id ID         OAuth client id (default: the stored token's, then
+                         TOKENSTORE_CLIENT_ID)
+  --client-secret SECRET OAuth client secret (default: the stored token's, then
+                         TOKENSTORE_CLIENT_SECRET)`;
+
+function option(ctx: Context, name: string): string | undefined {
+  return ctx.args.values[name] as string | undefined;
+}
+
+/** The data center named by `--dc`, or the one of an API domain. */
+function dataCenter(ctx: Context, apiDomain?: string): DataCenter | undefined {
+  const dc = option(ctx, "dc");
+  if (dc !== undefined) {
+    const upper = dc.toUpperCase();
+    if (!Object.hasOwn(DATA_CENTERS, upper)) {
+      throw new UsageError(
+        `Unknown data center "${dc.slice(0, 20)}": expected one of ${
+          Object.keys(DATA_CENTERS).join(", ")
+        }`,
+        ctx.command,
+      );
+    }
+    return upper as DataCenter;
+  }
+  if (apiDomain === undefined) return undefined;
+  const found = Object.entries(DATA_CENTERS).find(([, info]) =>
+    info.apiDomain === apiDomain.replace(/\/+$/, "")
+  );
+  return found?.[0] as DataCenter | undefined;
+}
+
+function tokenUrl(ctx: Context): string | undefined {
+  const url = option(ctx, "token-url");
+  if (url === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError('Option "--token-url" is not a URL', ctx.command);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new UsageError(
+      'Option "--token-url" must be an http(s) URL',
+      ctx.command,
+    );
+  }
+  return url;
+}
+
+/** A client for a stored token: credentials from options, token or env. */
+function clientFor(
+  ctx: Context,
+  store: TokenStore,
+  token: OAuthToken,
+): TokenClient {
+  const clientId = option(ctx, "client-id") ?? token.clientId ??
+    (ctx.env.TOKENSTORE_CLIENT_ID || undefined);
+  const clientSecret = option(ctx, "client-secret") ?? token.clientSecret ??
+    (ctx.env.TOKENSTORE_CLIENT_SECRET || undefined);
+  if (clientId === undefined || clientSecret === undefined) {
+    throw new UsageError(
+      `Token "${token.id}" has no stored ${
+        clientId === undefined ? "client id" : "client secret"
+      }: pass "--${clientId === undefined ? "client-id" : "client-secret"}"`,
+      ctx.command,
+    );
+  }
+  return new TokenClient({
+    store,
+    clientId,
+    clientSecret,
+    dataCenter: dataCenter(ctx, token.apiDomain),
+    tokenUrl: tokenUrl(ctx),
+  });
+}
+
+async function storedToken(
+  store: TokenStore,
+  id: string,
+): Promise<OAuthToken> {
+  const token = await store.findTokenById(id);
+  if (token === null) throw new Error(`No token with id "${id}"`);
+  return token;
+}
+
+/** `exchange --code CODE ...`. */
+export const exchange: Command = {
+  name: "exchange",
+  summary: "Exchange a Zoho self-client grant token and store the tokens",
+  options: {
+    ...ENDPOINT_OPTIONS,
+    code: "string",
+    user: "string",
+    "redirect-url": "string",
+  },
+  help:
+    `Usage: ${PROGRAM} exchange --code CODE --client-id ID --client-secret SECRET
+         [--dc DC] [--token-url URL] [--user NAME] [--redirect-url URL]
+         [--store URL]
+
+Exchanges a grant token (authorization code), such as one generated for a
+Zoho self client in the API console, for a refresh and an access token, and
+stores them with the client credentials. Prints the new token's id.
+
+Options:
+  --code CODE            The grant token (required)
+  --client-id ID         OAuth client id (required; or TOKENSTORE_CLIENT_ID)
+  --client-secret SECRET OAuth client secret (required; or
+                         TOKENSTORE_CLIENT_SECRET)
+  --user NAME            User name to store the token under, usually the
+                         user's e-mail
+  --redirect-url URL     Redirect URL registered for the client, if any
+${ENDPOINT_HELP}`,
+  async run(ctx) {
+    noPositionals(ctx);
+    const code = option(ctx, "code");
+    const clientId = option(ctx, "client-id") ??
+      (ctx.env.TOKENSTORE_CLIENT_ID || undefined);
+    const clientSecret = option(ctx, "client-secret") ??
+      (ctx.env.TOKENSTORE_CLIENT_SECRET || undefined);
+    for (
+      const [value, name] of [
+        [code, "code"],
+        [clientId, "client-id"],
+        [clientSecret, "client-secret"],
+      ] as const
+    ) {
+      if (value === undefined) {
+        throw new UsageError(`Missing "--${name}"`, ctx.command);
+      }
+    }
+    const dc = dataCenter(ctx);
+    const url = tokenUrl(ctx);
+    return await withStore(ctx, async (store) => {
+      const client = new TokenClient({
+        store,
+        clientId: clientId!,
+        clientSecret: clientSecret!,
+        redirectUrl: option(ctx, "redirect-url"),
+        dataCenter: dc,
+        tokenUrl: url,
+      });
+      const token = await client.exchangeGrantToken(code!, {
+        userName: option(ctx, "user"),
+      });
+      const user = token.userName ? ` for "${token.userName}"` : "";
+      ctx.print(
+        `Stored token "${token.id}"${user}: access token expires ${
+          expiryText(token, ctx.now())
+        }`,
+      );
+      return 0;
+    });
+  },
+};
+
+/** `refresh <id>`. */
+export const refresh: Command = {
+  name: "refresh",
+  summary: "Refresh one token's access token now",
+  options: { ...ENDPOINT_OPTIONS },
+  help:
+    `Usage: ${PROGRAM} refresh <id> [--client-id ID] [--client-secret SECRET]
+         [--dc DC] [--token-url URL] [--store URL]
+
+Refreshes the access token of the token with this id now, whatever its
+expiry, and stores the result (a rotated refresh token too).
+
+Options:
+${CREDENTIAL_HELP}
+${ENDPOINT_HELP}`,
+  async run(ctx) {
+    const id = oneId(ctx);
+    return await withStore(ctx, async (store) => {
+      const token = await storedToken(store, id);
+      const fresh = await clientFor(ctx, store, token).refresh({ id });
+      ctx.print(
+        `Refreshed token "${id}": access token expires ${
+          expiryText(fresh, ctx.now())
+        }`,
+      );
+      return 0;
+    });
+  },
+};
+
+/** `revoke <id>`. */
+export const revoke: Command = {
+  name: "revoke",
+  summary: "Revoke one token at the token endpoint and delete it",
+  options: { ...ENDPOINT_OPTIONS },
+  help: `Usage: ${PROGRAM} revoke <id> [--client-id ID] [--client-secret SECRET]
+         [--dc DC] [--token-url URL] [--store URL]
+
+Revokes the token's refresh token (or, without one, its access token) at
+the token endpoint (the token URL + "/revoke"), then deletes the token from
+the store.
+
+Options:
+${CREDENTIAL_HELP}
+${ENDPOINT_HELP}`,
+  async run(ctx) {
+    const id = oneId(ctx);
+    return await withStore(ctx, async (store) => {
+      const token = await storedToken(store, id);
+      await clientFor(ctx, store, token).revoke({ id });
+      ctx.print(`Revoked token "${id}" and deleted it from the store`);
+      return 0;
+    });
+  },
+};
