@@ -208,9 +208,7 @@ export class LibsqlTokenStore implements TokenStore {
       () => this.#client.execute({ sql, args: where?.params ?? [] }),
     );
     const label = `libSQL table "${table}"`;
-    return result.rows.map((row) =>
-      rowToToken(row as unknown as Record<string, unknown>, label)
-    );
+    return result.rows.map((row) => rowToToken(row, label));
   }
 
   async #first(
