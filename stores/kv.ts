@@ -52,15 +52,13 @@ import {
   validatePrefix,
 } from "./_kv_keys.ts";
 import { KvLeases } from "./_kv_lock.ts";
+import { KvRunner } from "./_kv_run.ts";
 import {
   deleteAllTokens,
   deleteOnce,
   findById,
   findByPlan,
-  isBusy,
   type KvContext,
-  RETRY,
-  type Retry,
   saveOnce,
   sweepOrphans,
 } from "./_kv_tx.ts";
@@ -93,14 +91,6 @@ export interface KvTokenStoreOpenOptions {
   consistency?: Deno.KvConsistencyLevel;
 }
 
-/** Attempts of a write whose versionstamp checks keep failing. */
-const MAX_ATTEMPTS = 30;
-
-function pause(attempt: number): Promise<void> {
-  const cap = Math.min(100, 2 ** (attempt + 1));
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
-}
-
 /**
  * A {@linkcode TokenStore} in Deno KV, shared safely by every process and
  * isolate that opens the same database.
@@ -131,7 +121,7 @@ export class KvTokenStore implements TokenStore {
   #closed = false;
   #context: KvContext;
   #consistency: Deno.KvConsistencyLevel;
-  #queues = new Map<string, Promise<unknown>>();
+  #runner = new KvRunner(() => this.#closed);
   /** Leases in the same database, exclusive across processes. */
   readonly lock: TokenLock;
 
@@ -160,7 +150,7 @@ export class KvTokenStore implements TokenStore {
     this.lock = new KvLeases(
       kv,
       this.#context.keys,
-      (what, fn) => this.#guard(what, () => this.#retry(what, fn)),
+      (what, fn) => this.#runner.run(what, fn),
     );
   }
 
@@ -210,62 +200,6 @@ export class KvTokenStore implements TokenStore {
     }
   }
 
-  async #guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (error) {
-      if (error instanceof TokenStoreError) throw error;
-      const detail = this.#closed
-        ? "the store is closed"
-        : `${(error as Error)?.name ?? "Error"}: ${
-          (error as Error)?.message ?? String(error)
-        }`;
-      throw new TokenStoreError(
-        "BACKEND",
-        `Cannot ${what} in Deno KV: ${detail}`,
-        { cause: error },
-      );
-    }
-  }
-
-  /**
-   * Runs an attempt until it neither resolves {@linkcode RETRY} (a failed
-   * versionstamp check) nor throws "database is locked" (another process
-   * writing a local file), a bounded number of times.
-   */
-  async #retry<T>(what: string, attempt: () => Promise<T | Retry>): Promise<T> {
-    let busy: unknown = null;
-    for (let i = 0; i < MAX_ATTEMPTS; i++) {
-      try {
-        const result = await attempt();
-        if (result !== RETRY) return result as T;
-        busy = null;
-      } catch (error) {
-        if (!isBusy(error)) throw error;
-        busy = error;
-      }
-      await pause(i);
-    }
-    if (busy !== null) throw busy;
-    throw new TokenStoreError(
-      "CONFLICT",
-      `Cannot ${what} in Deno KV: concurrent writes kept changing it (${MAX_ATTEMPTS} attempts)`,
-    );
-  }
-
-  /** Runs writes of one natural key one after another within this process. */
-  async #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#queues.get(key) ?? Promise.resolve();
-    const run = previous.then(fn);
-    const tail = run.then(() => {}, () => {});
-    this.#queues.set(key, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.#queues.get(key) === tail) this.#queues.delete(key);
-    }
-  }
-
   /**
    * Finds a token by the matching rules, through the indexes.
    *
@@ -282,10 +216,10 @@ export class KvTokenStore implements TokenStore {
    * @returns The token, or `null`.
    */
   findToken(query: TokenQuery | OAuthToken): Promise<OAuthToken | null> {
-    return this.#guard("find token", async () => {
+    return this.#runner.guard("find token", async () => {
       const plan = planQuery(query);
       const scope = plan.rule === "id" ? null : await planScope(plan);
-      const found = await this.#retry(
+      const found = await this.#runner.retry(
         "find token",
         () => findByPlan(this.#context, plan, scope, this.#consistency),
       );
@@ -316,20 +250,20 @@ export class KvTokenStore implements TokenStore {
    * Deno KV), `CONFLICT` when concurrent writes kept winning, `BACKEND`.
    */
   saveToken(token: OAuthToken): Promise<OAuthToken> {
-    return this.#guard("save token", async () => {
+    return this.#runner.guard("save token", async () => {
       const checked = validateForSave(token);
       checkValueSize(checked.toRecord());
       const plan = planSave(checked);
       const scope = plan && plan.rule !== "id" ? await planScope(plan) : null;
       const run = () =>
-        this.#retry(
+        this.#runner.retry(
           "save token",
           () => saveOnce(this.#context, checked, plan, scope),
         );
       if (checked.id !== undefined) {
-        return this.#serial(`id/${checked.id}`, run);
+        return this.#runner.serial(`id/${checked.id}`, run);
       }
-      if (scope) return this.#serial(naturalKeyId(scope.own), run);
+      if (scope) return this.#runner.serial(naturalKeyId(scope.own), run);
       return run();
     });
   }
@@ -350,9 +284,12 @@ export class KvTokenStore implements TokenStore {
    * @returns `true` if a token was deleted.
    */
   deleteToken(id: string): Promise<boolean> {
-    return this.#guard("delete token", () => {
+    return this.#runner.guard("delete token", () => {
       validateId(id);
-      return this.#retry("delete token", () => deleteOnce(this.#context, id));
+      return this.#runner.retry(
+        "delete token",
+        () => deleteOnce(this.#context, id),
+      );
     });
   }
 
@@ -371,10 +308,10 @@ export class KvTokenStore implements TokenStore {
    * @returns The tokens, in id order.
    */
   getTokens(): Promise<OAuthToken[]> {
-    return this.#guard(
+    return this.#runner.guard(
       "list tokens",
       () =>
-        this.#retry("list tokens", async () => {
+        this.#runner.retry("list tokens", async () => {
           const tokens: OAuthToken[] = [];
           const listed = this.#kv.list(
             { prefix: this.#context.keys.tokens() },
@@ -407,15 +344,21 @@ export class KvTokenStore implements TokenStore {
    * ```
    */
   deleteTokens(): Promise<void> {
-    return this.#guard("delete tokens", async () => {
-      const changed = await this.#retry(
+    return this.#runner.guard("delete tokens", async () => {
+      const changed = await this.#runner.retry(
         "delete tokens",
         () => deleteAllTokens(this.#context),
       );
       for (const id of changed) {
-        await this.#retry("delete token", () => deleteOnce(this.#context, id));
+        await this.#runner.retry(
+          "delete token",
+          () => deleteOnce(this.#context, id),
+        );
       }
-      await this.#retry("delete tokens", () => sweepOrphans(this.#context));
+      await this.#runner.retry(
+        "delete tokens",
+        () => sweepOrphans(this.#context),
+      );
     });
   }
 
@@ -435,9 +378,9 @@ export class KvTokenStore implements TokenStore {
    * @returns The token, or `null`.
    */
   findTokenById(id: string): Promise<OAuthToken | null> {
-    return this.#guard("find token", async () => {
+    return this.#runner.guard("find token", async () => {
       validateId(id);
-      const found = await this.#retry(
+      const found = await this.#runner.retry(
         "find token",
         () => findById(this.#context, id, this.#consistency),
       );

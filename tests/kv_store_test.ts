@@ -455,3 +455,44 @@ test("a corrupt stored record is CORRUPT, and can still be deleted", async (kv) 
   assertEquals(await store.deleteToken("bad1"), true);
   assertEquals(await store.getTokens(), []);
 });
+
+test("a write whose checks always fail ends in CONFLICT after bounded attempts, storing nothing", async (kv) => {
+  // Every commit of this view of the (real) database reports a failed check,
+  // as if another writer always won.
+  const losing = new Proxy(kv, {
+    get(target, prop) {
+      if (prop === "atomic") {
+        return () => {
+          const op = target.atomic();
+          const wrapper: Deno.AtomicOperation = new Proxy(op, {
+            get(o, p) {
+              if (p === "commit") {
+                return () => Promise.resolve({ ok: false });
+              }
+              const value = Reflect.get(o, p, o);
+              return typeof value === "function"
+                ? (...args: unknown[]) => {
+                  value.apply(o, args);
+                  return wrapper;
+                }
+                : value;
+            },
+          });
+          return wrapper;
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const store = new KvTokenStore({ kv: losing });
+  const started = Date.now();
+  const error = await assertRejects(
+    () =>
+      store.saveToken(t({ userName: "c@example.com", refreshToken: "1000.r" })),
+    TokenStoreError,
+  );
+  assertEquals(error.code, "CONFLICT");
+  assertLessOrEqual(Date.now() - started, 10_000);
+  assertEquals((await rawLayout(kv, [])).size, 0);
+});
