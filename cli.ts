@@ -68,8 +68,8 @@ const GLOBAL_HELP = `Usage: ${PROGRAM} <command> [--store URL] [options]
 Run it with: deno run -A jsr:@tokenstore/tokenstore/cli <command> ...
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join("\n")}
-  help [cmd] Show help for a command
+${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join("\n")}
+  help [cmd]  Show help for a command
 
 Global options:
   --store URL   The token store (default: the TOKEN_STORE_URL environment
@@ -190,7 +190,6 @@ export async function main(
       progress: resolved.stderr,
       isTerminal: resolved.isTerminal,
       now: resolved.now,
-      secrets,
     };
     return await command.run(ctx);
   } catch (error) {

@@ -1,8 +1,6 @@
 /**
  * What every CLI command gets: output streams, the environment, parsed
  * arguments, and opening stores with URL errors turned into usage errors.
- * Every value that may be a secret is remembered so that no message ever
- * shows it.
  *
  * @module
  */
@@ -42,8 +40,6 @@ export interface Context {
   isTerminal: boolean;
   /** The current time. */
   now(): number;
-  /** Values never to print (client secrets, codes, passwords, auth tokens). */
-  secrets: string[];
 }
 
 function writer(stream: { writeSync(p: Uint8Array): number }) {
