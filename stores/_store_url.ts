@@ -8,7 +8,7 @@
 
 /** The URL forms {@linkcode parseStoreUrl} accepts, for error messages. */
 export const ACCEPTED_FORMS: string =
-  "memory:, kv: (default database), kv:PATH, file:PATH (JSON), " +
+  "memory:, kv: (default database), kv:PATH, kv::memory:, file:PATH (JSON), " +
   "zoho-csv:PATH (the Zoho SDKs' sdk_tokens.txt), libsql:LIBSQL_URL " +
   "(libsql:file:PATH, libsql::memory:, libsql:libsql://HOST?authToken=TOKEN, " +
   "libsql:https://HOST, libsql:wss://HOST), " +

@@ -78,6 +78,12 @@ Deno.test("openStore kv:PATH opens a KvTokenStore on that file", async () => {
   });
 });
 
+Deno.test("openStore kv::memory: opens an in-memory KvTokenStore", async () => {
+  const store = await openStore("kv::memory:");
+  assertInstanceOf(store, KvTokenStore);
+  await roundTrip(store);
+});
+
 Deno.test("openStore kv: opens the default Deno KV database", async () => {
   // A subprocess with its own DENO_DIR, so the default database is a fresh one.
   await withTempDir(async (dir) => {
