@@ -251,7 +251,7 @@ Deno.test("no secret appears in any error message, description, inspection or ca
   await attempt(() =>
     s.clientWith({ tokenUrl: "http://127.0.0.1:9/token" }).getAccessToken(query)
   );
-  await attempt(() => s.client.exchangeGrantToken(code.slice(0, -1) + "0"));
+  await attempt(() => s.client.exchangeGrantToken(`${code}0`));
   const lines: string[] = [];
   for (const caught of errors) {
     let error: unknown = caught;
