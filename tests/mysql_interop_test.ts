@@ -1,0 +1,287 @@
+/**
+ * Interop with the Zoho SDKs' MySQL `DBStore`: a database made with their own
+ * DDL and statements is read, updated in place and extended, and what this
+ * store writes reads back with plain SQL in the same layout. Each test has
+ * its own database (`zohooauth_<random>`) so that the SDKs' default table
+ * names are used as they are.
+ */
+
+import { assert, assertEquals, assertExists, assertMatch } from "@std/assert";
+import { OAuthToken } from "../core/token.ts";
+import { MysqlTokenStore } from "../stores/mysql.ts";
+import {
+  type Admin,
+  MYSQL_URL,
+  notice,
+  select,
+  urlParts,
+  withAdmin,
+} from "./fixtures/mysql_helpers.ts";
+
+/** The Zoho SDKs' DDL, as their `DBStore` runs it. */
+const ZOHO_DDL =
+  "create table oauthtoken(id varchar(10) NOT NULL, user_name varchar(255), client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), api_domain varchar(255), primary key (id))";
+
+const ZOHO_INSERT =
+  "INSERT INTO oauthtoken(id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) VALUES";
+
+const ZOHO_ROW_1 = {
+  id: "1",
+  userName: "zoho.user@example.com",
+  clientId: "1000.ZOHOCLIENT",
+  clientSecret: "zoho-client-5ecret",
+  refreshToken: "1000.zoho-refresh-5ecret",
+  accessToken: "1000.zoho-access-5ecret",
+  expiresAt: 1_700_000_000_000,
+  redirectUrl: "https://example.com/callback",
+  apiDomain: "https://www.zohoapis.com",
+};
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+
+function columnsOf(admin: Admin, table: string) {
+  return select(
+    admin,
+    "SELECT COLUMN_NAME AS n, COLUMN_TYPE AS t, IS_NULLABLE AS nul FROM " +
+      "information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND " +
+      "TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+    [table],
+  );
+}
+
+if (MYSQL_URL === undefined) {
+  notice("tests/mysql_interop_test.ts");
+} else {
+  const base = MYSQL_URL;
+  const parts = urlParts(base);
+
+  /** Runs `fn` in a database of its own, as the Zoho SDKs set it up. */
+  const withZohoDatabase = async (
+    fn: (admin: Admin, database: string) => Promise<void>,
+  ) => {
+    const database = `zohooauth_${crypto.randomUUID().slice(0, 8)}`;
+    await withAdmin((admin) => admin.query(`CREATE DATABASE ${database}`));
+    try {
+      const url = new URL(base);
+      url.pathname = `/${database}`;
+      await withAdmin((admin) => fn(admin, database), url.href);
+    } finally {
+      await withAdmin((admin) => admin.query(`DROP DATABASE ${database}`));
+    }
+  };
+
+  test("MysqlTokenStore reads, updates in place and extends a table made by the Zoho SDK", () =>
+    withZohoDatabase(async (admin, database) => {
+      await admin.query(ZOHO_DDL);
+      const r = ZOHO_ROW_1;
+      await admin.query(
+        `${ZOHO_INSERT}('1','${r.userName}','${r.clientId}','${r.clientSecret}','${r.refreshToken}','${r.accessToken}',NULL,'${r.expiresAt}','${r.redirectUrl}','${r.apiDomain}')`,
+      );
+      // an older SDK wrote empty strings for missing values
+      await admin.query(
+        `${ZOHO_INSERT}('2','grant.user@example.com','1000.ZOHOCLIENT','zoho-client-5ecret','','','1000.zoho-grant','','','')`,
+      );
+      const before = await columnsOf(admin, "oauthtoken");
+
+      const store = await MysqlTokenStore.open({ ...parts, database });
+      try {
+        assertEquals([store.table, store.lockTable], [
+          "oauthtoken",
+          "oauthtoken_lock",
+        ]);
+        // read: every field of the SDK's row
+        const found = await store.findToken({ userName: r.userName });
+        assertEquals(found?.toRecord(), ZOHO_ROW_1);
+        assertEquals((await store.findTokenById("1"))?.toRecord(), ZOHO_ROW_1);
+        assertEquals(
+          (await store.findToken({ refreshToken: r.refreshToken }))?.id,
+          "1",
+        );
+        assertEquals(
+          (await store.findToken({ grantToken: "1000.zoho-grant" }))
+            ?.toRecord(),
+          {
+            id: "2",
+            userName: "grant.user@example.com",
+            clientId: "1000.ZOHOCLIENT",
+            clientSecret: "zoho-client-5ecret",
+            grantToken: "1000.zoho-grant",
+          },
+        );
+        // the table is used as it is: same columns, lookup indexes added
+        assertEquals(await columnsOf(admin, "oauthtoken"), before);
+        const indexed = await select(
+          admin,
+          "SELECT DISTINCT COLUMN_NAME AS c FROM information_schema.STATISTICS " +
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'oauthtoken' ORDER BY c",
+        );
+        assertEquals(indexed.map((row) => row.c), [
+          "access_token",
+          "grant_token",
+          "id",
+          "refresh_token",
+          "user_name",
+        ]);
+
+        // update in place: by id, then by user name (the SDK's own flow)
+        const refreshed = await store.saveToken(
+          found!.with({
+            accessToken: "1000.new-access",
+            expiresAt: 1_800_000_000_000,
+          }),
+        );
+        assertEquals(refreshed.id, "1");
+        const replaced = await store.saveToken(
+          new OAuthToken({
+            userName: r.userName,
+            clientId: r.clientId,
+            clientSecret: r.clientSecret,
+            refreshToken: "1000.rotated-refresh",
+            accessToken: "1000.newer-access",
+            expiresAt: 1_800_000_360_000,
+            apiDomain: "https://www.zohoapis.eu",
+          }),
+        );
+        assertEquals(replaced.id, "1");
+        assertEquals(
+          await select(admin, "SELECT * FROM oauthtoken WHERE id = '1'"),
+          [{
+            id: "1",
+            user_name: r.userName,
+            client_id: r.clientId,
+            client_secret: r.clientSecret,
+            refresh_token: "1000.rotated-refresh",
+            access_token: "1000.newer-access",
+            grant_token: null,
+            expiry_time: "1800000360000",
+            redirect_url: null, // replaced, not merged
+            api_domain: "https://www.zohoapis.eu",
+          }],
+        );
+
+        // extend: a new user gets a random id, in the same layout
+        const added = await store.saveToken(
+          new OAuthToken({
+            userName: "new.user@example.com",
+            clientId: "1000.ZOHOCLIENT",
+            clientSecret: "zoho-client-5ecret",
+            refreshToken: "1000.new-refresh",
+            accessToken: "1000.new-user-access",
+            expiresAt: 1_800_000_000_007,
+            redirectUrl: "https://example.com/callback",
+            apiDomain: "https://www.zohoapis.com",
+          }),
+        );
+        assertExists(added.id);
+        assertMatch(added.id, /^[A-Za-z0-9_-]{10}$/);
+        assert(!["1", "2", "3"].includes(added.id));
+        // as the SDK's findToken reads it
+        assertEquals(
+          await select(
+            admin,
+            "select * from oauthtoken where user_name=? and client_id=?",
+            ["new.user@example.com", "1000.ZOHOCLIENT"],
+          ),
+          [{
+            id: added.id,
+            user_name: "new.user@example.com",
+            client_id: "1000.ZOHOCLIENT",
+            client_secret: "zoho-client-5ecret",
+            refresh_token: "1000.new-refresh",
+            access_token: "1000.new-user-access",
+            grant_token: null,
+            expiry_time: "1800000000007",
+            redirect_url: "https://example.com/callback",
+            api_domain: "https://www.zohoapis.com",
+          }],
+        );
+        assertEquals(
+          (await select(admin, "SELECT id FROM oauthtoken"))
+            .map((row) => String(row.id)).sort(),
+          ["1", "2", added.id].sort(),
+        );
+        // the SDK can keep adding rows next to the store's
+        await admin.query(
+          `${ZOHO_INSERT}('3','third@example.com','1000.ZOHOCLIENT','s','1000.third-refresh','','','','','')`,
+        );
+        assertEquals(
+          (await store.findToken({ refreshToken: "1000.third-refresh" }))?.id,
+          "3",
+        );
+        assertEquals((await store.getTokens()).length, 4);
+      } finally {
+        await store.close();
+      }
+    }));
+
+  test("MysqlTokenStore matches exactly in a Zoho table with a case-insensitive collation", () =>
+    withZohoDatabase(async (admin, database) => {
+      await admin.query(
+        `${ZOHO_DDL} DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
+      );
+      const store = await MysqlTokenStore.open({ ...parts, database });
+      try {
+        const names = [
+          "ada@example.com",
+          "Ada@Example.com",
+          "ada@example.com ",
+        ];
+        const saved = [];
+        for (const userName of names) {
+          saved.push(
+            await store.saveToken(
+              new OAuthToken({ userName, refreshToken: `1000.${userName}` }),
+            ),
+          );
+        }
+        assertEquals(new Set(saved.map((t) => t.id)).size, 3);
+        for (const [i, userName] of names.entries()) {
+          assertEquals((await store.findToken({ userName }))?.id, saved[i].id);
+          const again = await store.saveToken(
+            new OAuthToken({ userName, refreshToken: `1000.again-${i}` }),
+          );
+          assertEquals(again.id, saved[i].id);
+        }
+        assertEquals(
+          await store.findToken({ userName: "ADA@EXAMPLE.COM" }),
+          null,
+        );
+        assertEquals((await store.getTokens()).length, 3);
+        const id = saved[0].id!;
+        const other = id === id.toUpperCase()
+          ? id.toLowerCase()
+          : id.toUpperCase();
+        if (other !== id) {
+          assertEquals(await store.findTokenById(other), null);
+          assertEquals(await store.deleteToken(other), false);
+        }
+        assertEquals(await store.deleteToken(id), true);
+        assertEquals((await store.getTokens()).length, 2);
+      } finally {
+        await store.close();
+      }
+    }));
+
+  test("MysqlTokenStore uses a table whose column 9 is named redirect_uri", () =>
+    withZohoDatabase(async (admin, database) => {
+      await admin.query(ZOHO_DDL.replace("redirect_url", "redirect_uri"));
+      await admin.query(
+        "INSERT INTO oauthtoken(id,user_name,refresh_token,redirect_uri) VALUES('1','py@example.com','1000.py','https://py.example.com/cb')",
+      );
+      const store = await MysqlTokenStore.open({ ...parts, database });
+      try {
+        const found = await store.findToken({ userName: "py@example.com" });
+        assertEquals(found?.redirectUrl, "https://py.example.com/cb");
+        await store.saveToken(
+          found!.with({ redirectUrl: "https://py.example.com/new" }),
+        );
+        assertEquals(
+          await select(admin, "SELECT id, redirect_uri FROM oauthtoken"),
+          [{ id: "1", redirect_uri: "https://py.example.com/new" }],
+        );
+      } finally {
+        await store.close();
+      }
+    }));
+}

@@ -1,0 +1,202 @@
+/**
+ * The MySQL store under adverse conditions: sessions defaulting to READ
+ * COMMITTED, leases on the database clock, and connections that are cut,
+ * refused and killed while the store is in use.
+ */
+
+import { assert, assertEquals, assertFalse, assertRejects } from "@std/assert";
+// deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
+import mysql from "npm:mysql2@^3/promise";
+import { TokenStoreError } from "../core/errors.ts";
+import { OAuthToken } from "../core/token.ts";
+import { MysqlTokenStore } from "../stores/mysql.ts";
+import {
+  MYSQL_URL,
+  notice,
+  select,
+  urlParts,
+  withAdmin,
+  withTable,
+} from "./fixtures/mysql_helpers.ts";
+import { TcpProxy } from "./fixtures/tcp_proxy.ts";
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+
+if (MYSQL_URL === undefined) {
+  notice("tests/mysql_resilience_test.ts");
+} else {
+  const url = MYSQL_URL;
+  const parts = urlParts(url);
+
+  test("MysqlTokenStore keeps one row per user on a pool whose sessions default to READ COMMITTED", () =>
+    withTable(async (table) => {
+      const pool = mysql.createPool({ uri: url, connectionLimit: 8 });
+      pool.pool.on("connection", (connection) => {
+        connection.query(
+          "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        );
+      });
+      try {
+        const [[session]] = await pool.query(
+          "SELECT @@tx_isolation AS level",
+        ) as unknown as [[{ level: string }]];
+        assertEquals(session.level, "READ-COMMITTED");
+        const store = new MysqlTokenStore({ pool, table });
+        for (let round = 0; round < 3; round++) {
+          const users = ["rc1@example.com", "rc2@example.com"];
+          await Promise.all(
+            Array.from({ length: 24 }, (_, i) =>
+              store.saveToken(
+                new OAuthToken({
+                  userName: users[i % 2],
+                  refreshToken: `1000.rc-${round}-${i}`,
+                }),
+              )),
+          );
+          const tokens = await store.getTokens();
+          assertEquals(tokens.length, 2, `round ${round}`);
+          await store.deleteTokens();
+        }
+      } finally {
+        await pool.end();
+      }
+    }));
+
+  test("MysqlTokenStore leases use the database clock and expire", () =>
+    withTable(async (table) => {
+      const store = await MysqlTokenStore.open({ url, table });
+      try {
+        const lease = await store.lock.acquire("refresh:clock", {
+          ttlMs: 60_000,
+        });
+        assert(lease);
+        await withAdmin(async (admin) => {
+          const [row] = await select(
+            admin,
+            `SELECT expires_at - CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) AS left_ms ` +
+              `FROM \`${table}_lock\` WHERE lock_key = 'refresh:clock'`,
+          );
+          const left = Number(row.left_ms);
+          assert(left > 55_000 && left <= 60_000, `${left} ms left`);
+          // another process's stale lease is taken over
+          await admin.query(
+            `UPDATE \`${table}_lock\` SET expires_at = 0, owner = 'crashed'`,
+          );
+        });
+        const taken = await store.lock.acquire("refresh:clock", {
+          ttlMs: 5_000,
+        });
+        assert(taken);
+        await lease.release(); // not the holder any more: no effect
+        assertEquals(
+          await store.lock.acquire("refresh:clock", { ttlMs: 1_000 }),
+          null,
+        );
+        await taken.release();
+        const again = await store.lock.acquire("refresh:clock", {
+          ttlMs: 1_000,
+        });
+        assert(again);
+        await again.release();
+        for (
+          const [key, ttlMs] of [["k", 0], ["", 1000], ["k".repeat(256), 1000]]
+        ) {
+          await assertRejects(
+            () => store.lock.acquire(key as string, { ttlMs: ttlMs as number }),
+            TypeError,
+          );
+        }
+      } finally {
+        await store.close();
+      }
+    }));
+
+  test("MysqlTokenStore recovers when the server goes away and comes back", () =>
+    withTable(async (table) => {
+      const proxy = new TcpProxy(parts.port);
+      proxy.start();
+      const store = await MysqlTokenStore.open({
+        ...parts,
+        host: "127.0.0.1",
+        port: proxy.port,
+        table,
+        connectionLimit: 3,
+      });
+      try {
+        const saved = await store.saveToken(
+          new OAuthToken({
+            userName: "up@example.com",
+            refreshToken: "1000.1",
+          }),
+        );
+        await proxy.stop(); // every pooled connection is cut, new ones refused
+        for (
+          const op of [
+            () => store.getTokens(),
+            () =>
+              store.saveToken(
+                new OAuthToken({
+                  userName: "up@example.com",
+                  refreshToken: "1000.lost",
+                }),
+              ),
+            () => store.lock.acquire("k", { ttlMs: 1000 }),
+          ]
+        ) {
+          const error = await assertRejects(op, TokenStoreError);
+          assertEquals(error.code, "BACKEND");
+          assertFalse(Deno.inspect(error, { depth: 10 }).includes("1000.lost"));
+        }
+        proxy.start(); // the server is back on the same address
+        const updated = await store.saveToken(
+          new OAuthToken({
+            userName: "up@example.com",
+            refreshToken: "1000.2",
+          }),
+        );
+        assertEquals(updated.id, saved.id);
+        assertEquals(
+          (await store.getTokens()).map((t) => t.refreshToken),
+          ["1000.2"],
+        );
+        // connections killed by the server are replaced too
+        await withAdmin(async (admin) => {
+          const ids = await select(
+            admin,
+            "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() " +
+              "AND USER = ? AND DB = ? AND COMMAND = 'Sleep' AND HOST LIKE '127.0.0.1:%'",
+            [parts.user, parts.database],
+          );
+          let killed = 0;
+          for (const { id } of ids) {
+            if (proxy.clientPorts.has(await hostPort(admin, id))) {
+              await admin.query("KILL ?", [id]);
+              killed++;
+            }
+          }
+          assert(killed >= 1, "no pooled connection to kill");
+        });
+        assertEquals(
+          (await store.findTokenById(saved.id!))?.refreshToken,
+          "1000.2",
+        );
+      } finally {
+        await store.close();
+        await proxy.stop();
+      }
+    }));
+}
+
+/** The client port of a server connection, from the process list. */
+async function hostPort(
+  admin: mysql.Connection,
+  id: unknown,
+): Promise<number> {
+  const [row] = await select(
+    admin,
+    "SELECT HOST AS h FROM information_schema.PROCESSLIST WHERE ID = ?",
+    [id],
+  );
+  return Number(String(row?.h ?? "").split(":")[1]);
+}

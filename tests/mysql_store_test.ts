@@ -1,0 +1,366 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+// deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
+import mysql from "npm:mysql2@^3/promise";
+import { TokenStoreError } from "../core/errors.ts";
+import { OAuthToken } from "../core/token.ts";
+import { MysqlTokenStore } from "../stores/mysql.ts";
+import { testTokenStore } from "./conformance.ts";
+import {
+  dropTables,
+  freshTable,
+  MYSQL_URL,
+  notice,
+  select,
+  urlParts,
+  withAdmin,
+  withTable,
+} from "./fixtures/mysql_helpers.ts";
+
+const ZOHO_COLUMNS = [
+  ["id", "varchar(10)", "NO", "PRI"],
+  ["user_name", "varchar(255)", "YES", "MUL"],
+  ["client_id", "varchar(255)", "YES", ""],
+  ["client_secret", "varchar(255)", "YES", ""],
+  ["refresh_token", "varchar(255)", "YES", "MUL"],
+  ["access_token", "varchar(255)", "YES", "MUL"],
+  ["grant_token", "varchar(255)", "YES", "MUL"],
+  ["expiry_time", "varchar(20)", "YES", ""],
+  ["redirect_url", "varchar(255)", "YES", ""],
+  ["api_domain", "varchar(255)", "YES", ""],
+];
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+
+if (MYSQL_URL === undefined) {
+  notice("tests/mysql_store_test.ts");
+} else {
+  const url = MYSQL_URL;
+  const parts = urlParts(url);
+
+  testTokenStore("MysqlTokenStore", async () => {
+    const table = freshTable("conf");
+    const store = await MysqlTokenStore.open({ url, table });
+    const close = store.close.bind(store);
+    return Object.assign(store, {
+      async close(): Promise<void> {
+        await close();
+        await dropTables(table, `${table}_lock`);
+      },
+    });
+  });
+
+  test("MysqlTokenStore creates Zoho's table, the lookup indexes and the lease table, lazily and once", () =>
+    withTable(async (table) => {
+      const pool = mysql.createPool(url);
+      try {
+        const store = new MysqlTokenStore({ pool, table });
+        assertEquals(store.lockTable, `${table}_lock`);
+        await withAdmin(async (admin) => {
+          const tables = () =>
+            select(
+              admin,
+              "SELECT TABLE_NAME AS t FROM information_schema.TABLES " +
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ? ORDER BY t",
+              [`${table}%`],
+            );
+          assertEquals(await tables(), []); // nothing before the first use
+          assertEquals(await store.getTokens(), []);
+          assertEquals((await tables()).map((r) => r.t), [
+            table,
+            `${table}_lock`,
+          ]);
+          const columns = await select(
+            admin,
+            "SELECT COLUMN_NAME AS n, COLUMN_TYPE AS t, IS_NULLABLE AS nul, " +
+              "COLUMN_KEY AS k FROM information_schema.COLUMNS WHERE " +
+              "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            [table],
+          );
+          assertEquals(
+            columns.map((r) => [r.n, r.t, r.nul, r.k]),
+            ZOHO_COLUMNS,
+          );
+          const indexes = () =>
+            select(
+              admin,
+              "SELECT INDEX_NAME AS i, COLUMN_NAME AS c FROM information_schema.STATISTICS " +
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY c",
+              [table],
+            );
+          assertEquals((await indexes()).map((r) => [r.c, r.i]), [
+            ["access_token", "idx_access_token"],
+            ["grant_token", "idx_grant_token"],
+            ["id", "PRIMARY"],
+            ["refresh_token", "idx_refresh_token"],
+            ["user_name", "idx_user_name"],
+          ]);
+          const lock = await select(
+            admin,
+            "SELECT COLUMN_NAME AS n, COLUMN_TYPE AS t, COLUMN_KEY AS k " +
+              "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() " +
+              "AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            [`${table}_lock`],
+          );
+          assertEquals(lock.map((r) => [r.n, String(r.t), r.k]), [
+            ["lock_key", "varchar(255)", "PRI"],
+            ["owner", "varchar(64)", ""],
+            ["expires_at", "bigint(20)", ""],
+          ]);
+          // a second store on the same table adds nothing
+          const again = new MysqlTokenStore({ pool, table });
+          await again.getTokens();
+          assertEquals((await indexes()).length, 5);
+          // a store that lost its indexes gets them back
+          await admin.query(`DROP INDEX idx_grant_token ON \`${table}\``);
+          await new MysqlTokenStore({ pool, table }).getTokens();
+          assertEquals((await indexes()).length, 5);
+        });
+        // close() leaves an injected pool open
+        await store.close();
+        const [rows] = await pool.query("SELECT 1 AS one");
+        assertEquals(rows as unknown, [{ one: 1 }]);
+      } finally {
+        await pool.end();
+      }
+    }));
+
+  test("MysqlTokenStore stores expiry_time as text of epoch milliseconds and absent fields as NULL", () =>
+    withTable(async (table) => {
+      const store = await MysqlTokenStore.open({ url, table });
+      try {
+        const saved = await store.saveToken(
+          new OAuthToken({
+            userName: "exp@example.com",
+            refreshToken: "1000.r",
+            expiresAt: 1_800_000_000_123,
+          }),
+        );
+        const rows = await withAdmin((admin) =>
+          select(
+            admin,
+            `SELECT id, expiry_time, access_token, ` +
+              `expiry_time = '1800000000123' AS is_text FROM \`${table}\``,
+          )
+        );
+        assertEquals(rows, [{
+          id: saved.id!,
+          expiry_time: "1800000000123",
+          access_token: null,
+          is_text: 1,
+        }]);
+      } finally {
+        await store.close();
+      }
+    }));
+
+  test("MysqlTokenStore uses a custom table and lease table", () =>
+    withTable(async (table) => {
+      const leases = freshTable("leases");
+      const store = await MysqlTokenStore.open({
+        url,
+        table,
+        lockTable: leases,
+      });
+      try {
+        assertEquals([store.table, store.lockTable], [table, leases]);
+        const saved = await store.saveToken(
+          new OAuthToken({ userName: "t@example.com", refreshToken: "1000.r" }),
+        );
+        const lease = await store.lock.acquire("refresh:x", { ttlMs: 10_000 });
+        assert(lease);
+        await withAdmin(async (admin) => {
+          assertEquals(
+            await select(admin, `SELECT id FROM \`${table}\``),
+            [{ id: saved.id! }],
+          );
+          assertEquals(
+            await select(admin, `SELECT lock_key FROM \`${leases}\``),
+            [{ lock_key: "refresh:x" }],
+          );
+          await lease.release();
+          assertEquals(await select(admin, `SELECT * FROM \`${leases}\``), []);
+          assertEquals(
+            await select(
+              admin,
+              "SELECT TABLE_NAME FROM information_schema.TABLES WHERE " +
+                "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+              [`${table}_lock`],
+            ),
+            [],
+          );
+        });
+      } finally {
+        await store.close();
+        await dropTables(leases);
+      }
+    }));
+
+  test("MysqlTokenStore rejects table names that are not identifiers", async () => {
+    const pool = mysql.createPool(url);
+    try {
+      for (
+        const table of [
+          "x; DROP TABLE oauthtoken",
+          "oauthtoken--",
+          "1abc",
+          "",
+          "a.b",
+          "`x`",
+          "t".repeat(65),
+        ]
+      ) {
+        const error = assertThrows(
+          () => new MysqlTokenStore({ pool, table }),
+          TypeError,
+        );
+        assertStringIncludes(error.message, "Invalid table name");
+        await assertRejects(
+          () => MysqlTokenStore.open({ url, table }),
+          TypeError,
+        );
+      }
+      assertThrows(
+        () => new MysqlTokenStore({ pool, lockTable: "x; drop" }),
+        TypeError,
+      );
+      await assertRejects(
+        () => MysqlTokenStore.open({ url, lockTable: "x y" }),
+        TypeError,
+      );
+    } finally {
+      await pool.end();
+    }
+  });
+
+  test("importing MysqlTokenStore loads no driver; open() loads it (runs with --no-npm)", async () => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--no-npm",
+        `import { MysqlTokenStore } from ${
+          JSON.stringify(new URL("../stores/mysql.ts", import.meta.url).href)
+        };
+         const store = new MysqlTokenStore({ pool: {}, table: "t" });
+         console.log(store.lockTable);
+         await MysqlTokenStore.open({ port: 1 }).catch((e) => console.log(e.message));`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+    assertEquals(lines[0], "t_lock");
+    assertStringIncludes(lines[1], "--no-npm");
+  });
+
+  test("MysqlTokenStore reports an unreachable server as BACKEND without the password", async () => {
+    const password = "s3cret-pw";
+    const attempts: (() => Promise<MysqlTokenStore>)[] = [
+      () =>
+        MysqlTokenStore.open({
+          url: `mysql://root:${password}@127.0.0.1:1/test`,
+        }),
+      () =>
+        MysqlTokenStore.open({
+          host: "127.0.0.1",
+          port: 1,
+          user: "root",
+          password,
+          database: "test",
+        }),
+    ];
+    for (const attempt of attempts) {
+      const error = await assertRejects(attempt, TokenStoreError);
+      assertEquals(error.code, "BACKEND");
+      assertStringIncludes(error.message, "Cannot prepare MySQL table");
+      assertStringIncludes(error.message, "ECONNREFUSED");
+      assert(error.cause instanceof Error);
+      assertEquals((error.cause as { code?: string }).code, "ECONNREFUSED");
+      for (
+        const output of [
+          error.message,
+          error.stack ?? "",
+          String(error),
+          Deno.inspect(error, { depth: 10 }),
+          Deno.inspect(error.cause, { depth: 10 }),
+          JSON.stringify(error.cause),
+        ]
+      ) {
+        assertFalse(output.includes(password), output);
+      }
+    }
+    // a wrong password is refused by the server: BACKEND, password not echoed
+    const error = await assertRejects(
+      () =>
+        MysqlTokenStore.open({
+          ...parts,
+          user: "tokenstore_nobody",
+          password: "wr0ng-s3cret",
+        }),
+      TokenStoreError,
+    );
+    assertEquals(error.code, "BACKEND");
+    assertFalse(Deno.inspect(error, { depth: 10 }).includes("wr0ng-s3cret"));
+  });
+
+  test("MysqlTokenStore.open accepts a URL or separate fields, fields winning", async () => {
+    const table = freshTable("open");
+    try {
+      const byUrl = await MysqlTokenStore.open({ url, table });
+      const saved = await byUrl.saveToken(
+        new OAuthToken({ userName: "o@example.com", refreshToken: "1000.r" }),
+      );
+      await byUrl.close();
+      await assertRejects(() => byUrl.getTokens(), TokenStoreError);
+      const byFields = await MysqlTokenStore.open({ ...parts, table });
+      try {
+        assertEquals(
+          (await byFields.findToken({ userName: "o@example.com" }))?.id,
+          saved.id,
+        );
+      } finally {
+        await byFields.close();
+      }
+      // ?table= in the URL; a field given overrides the URL's port
+      const sep = url.includes("?") ? "&" : "?";
+      const mixed = await MysqlTokenStore.open({
+        url:
+          `mysql://${parts.user}@127.0.0.1:1/${parts.database}${sep}table=${table}`,
+        port: parts.port,
+        host: parts.host,
+        password: parts.password || undefined,
+        connectionLimit: 2,
+      });
+      try {
+        assertEquals(mixed.table, table);
+        assertEquals((await mixed.getTokens()).length, 1);
+      } finally {
+        await mixed.close();
+      }
+      for (
+        const bad of [
+          { url: "postgres://u:s3cret@h/db" },
+          { url: "file:tokens.json" },
+          { port: 0 },
+          { connectionLimit: 1.5 },
+        ]
+      ) {
+        const error = await assertRejects(
+          () => MysqlTokenStore.open(bad),
+          TypeError,
+        );
+        assertFalse(error.message.includes("s3cret"));
+      }
+    } finally {
+      await dropTables(table, `${table}_lock`);
+    }
+  });
+}
