@@ -13,7 +13,18 @@ import type { Pool, PoolConnection } from "npm:mysql2@^3/promise";
 import { scrub } from "../core/_redact.ts";
 import { TokenStoreError } from "../core/errors.ts";
 
-/** A `mysql2/promise` pool. */
+/**
+ * A `npm:mysql2@^3/promise` pool (its type only: importing the store loads
+ * no driver).
+ *
+ * @example Usage
+ * ```ts ignore
+ * import mysql from "npm:mysql2@^3/promise";
+ * import type { MysqlPool } from "@tokenstore/tokenstore/mysql";
+ *
+ * const pool: MysqlPool = mysql.createPool({ host: "127.0.0.1", user: "root", database: "zohooauth" });
+ * ```
+ */
 export type MysqlPool = Pool;
 /** A connection taken from a {@linkcode MysqlPool}. */
 export type MysqlConnection = PoolConnection;

@@ -54,7 +54,21 @@ import { planToWhere, tokenToRow, validateTableName } from "./_sql.ts";
 
 export type { MysqlPool } from "./_mysql_client.ts";
 
-/** Options of the {@linkcode MysqlTokenStore} constructor. */
+/**
+ * Options of the {@linkcode MysqlTokenStore} constructor.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import mysql from "npm:mysql2@^3/promise";
+ * import { MysqlTokenStore, type MysqlTokenStoreOptions } from "@tokenstore/tokenstore/mysql";
+ *
+ * const options: MysqlTokenStoreOptions = {
+ *   pool: mysql.createPool({ host: "127.0.0.1", user: "root", database: "crm" }),
+ *   table: "crm_tokens", // leases in "crm_tokens_lock"
+ * };
+ * const store = new MysqlTokenStore(options);
+ * ```
+ */
 export interface MysqlTokenStoreOptions {
   /** A `npm:mysql2@^3/promise` pool; the store never ends it. */
   pool: MysqlPool;
@@ -64,7 +78,22 @@ export interface MysqlTokenStoreOptions {
   lockTable?: string;
 }
 
-/** Options of {@linkcode MysqlTokenStore.open}; fields given override the URL's. */
+/**
+ * Options of {@linkcode MysqlTokenStore.open}: a URL and/or separate fields
+ * (a field given overrides the URL's), with the Zoho SDKs' defaults.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { type MysqlOpenOptions, MysqlTokenStore } from "@tokenstore/tokenstore/mysql";
+ *
+ * const options: MysqlOpenOptions = {
+ *   url: "mysql://crm@db.internal:3306/zohooauth",
+ *   password: Deno.env.get("MYSQL_PASSWORD"),
+ *   connectionLimit: 4,
+ * };
+ * const store = await MysqlTokenStore.open(options);
+ * ```
+ */
 export interface MysqlOpenOptions {
   /** `mysql://USER:PASSWORD@HOST:PORT/DATABASE` (also `mariadb://`, `?table=`). */
   url?: string;
@@ -125,6 +154,14 @@ export class MysqlTokenStore implements TokenStore {
 
   /**
    * Creates a store over an injected pool. Tables are created on first use.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import mysql from "npm:mysql2@^3/promise";
+   * import { MysqlTokenStore } from "@tokenstore/tokenstore/mysql";
+   *
+   * const store = new MysqlTokenStore({ pool: mysql.createPool("mysql://root@127.0.0.1/zohooauth") });
+   * ```
    *
    * @param options The pool and table names.
    * @throws {TypeError} when a table name is not a plain identifier.
