@@ -146,6 +146,37 @@ Deno.test("cli migrate --dry-run lists what would be copied and writes nothing",
     assertStringIncludes(dry.stdout, "Dry run: would copy 3 tokens");
     assert(!await exists(target), "the target was created by a dry run");
 
+    // Target URLs are shown with their password and auth token masked.
+    const password = "Dry-run-passw0rd";
+    const authToken = "dry-run-auth-token-0000";
+    const masked = await runCli([
+      "migrate",
+      "--from",
+      csv,
+      "--to",
+      `mysql://crm:${password}@127.0.0.1:3306/zoho?table=oauthtoken`,
+      "--dry-run",
+    ]);
+    assertOk(masked);
+    assertStringIncludes(
+      masked.stdout,
+      "to mysql://crm:***@127.0.0.1:3306/zoho?table=oauthtoken;",
+    );
+    const maskedToken = await runCli([
+      "migrate",
+      "--from",
+      csv,
+      "--to",
+      `libsql:libsql://db.example.com?authToken=${authToken}`,
+      "--dry-run",
+    ]);
+    assertOk(maskedToken);
+    assertStringIncludes(
+      maskedToken.stdout,
+      "to libsql:libsql://db.example.com?authToken=***;",
+    );
+    assertNoSecrets([masked, maskedToken], [password, authToken]);
+
     // An existing target is left exactly as it was.
     assertOk(
       await runCli(["migrate", "--from", csv, "--to", `file:${target}`]),
@@ -262,3 +293,44 @@ async function exists(path: string): Promise<boolean> {
     throw error;
   }
 }
+
+Deno.test("cli migrate: sdk_tokens.txt → a Zoho MySQL oauthtoken table → libSQL keeps every field", async () => {
+  const base = Deno.env.get("MYSQL_URL");
+  if (!base) {
+    console.log("MYSQL_URL is not set: skipping the MySQL migration case");
+    return;
+  }
+  const table = `cli_migrate_${crypto.randomUUID().slice(0, 8)}`;
+  const mysql = `${base}${base.includes("?") ? "&" : "?"}table=${table}`;
+  try {
+    await withTempDir(async (dir) => {
+      const csv = `zoho-csv:${join(dir, "sdk_tokens.txt")}`;
+      const libsql = `libsql:file:${join(dir, "tokens.db")}`;
+      await Deno.writeTextFile(join(dir, "sdk_tokens.txt"), SDK_TOKENS);
+      const toMysql = await runCli(["migrate", "--from", csv, "--to", mysql]);
+      assertOk(toMysql);
+      assertStringIncludes(toMysql.stdout, "Migrated 3 tokens");
+      assertEquals(await records(mysql), EXPECTED);
+      const toLibsql = await runCli([
+        "migrate",
+        "--from",
+        mysql,
+        "--to",
+        libsql,
+      ]);
+      assertOk(toLibsql);
+      assertEquals(await records(libsql), EXPECTED);
+      assertNoSecrets([toMysql, toLibsql], SECRETS);
+    });
+  } finally {
+    // deno-lint-ignore no-import-prefix
+    const driver = await import("npm:mysql2@^3/promise");
+    const connection = await driver.createConnection(base);
+    try {
+      await connection.query(`DROP TABLE IF EXISTS ${table}`);
+      await connection.query(`DROP TABLE IF EXISTS ${table}_lock`);
+    } finally {
+      await connection.end();
+    }
+  }
+});
