@@ -4,8 +4,10 @@
  * supports, named by a store URL (the forms `openStore` accepts).
  *
  * ```sh
- * deno run -A jsr:@tokenstore/tokenstore/cli <command> [--store URL] [options]
+ * deno run -A --unstable-kv jsr:@tokenstore/tokenstore/cli <command> [--store URL] [options]
  * ```
+ *
+ * (`--unstable-kv` is needed for `kv:` stores only.)
  *
  * Commands: `list`, `show <id>`, `delete <id>`, `purge --yes`,
  * `migrate --from URL --to URL`, `exchange --code CODE ...`, `refresh <id>`,
@@ -65,7 +67,8 @@ const VALUED = new Set<string>(
 
 const GLOBAL_HELP = `Usage: ${PROGRAM} <command> [--store URL] [options]
 
-Run it with: deno run -A jsr:@tokenstore/tokenstore/cli <command> ...
+Run it with: deno run -A --unstable-kv jsr:@tokenstore/tokenstore/cli <command> ...
+(--unstable-kv is needed for kv: stores only.)
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join("\n")}
