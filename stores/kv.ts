@@ -47,7 +47,6 @@ import {
   decodeToken,
   DEFAULT_PREFIX,
   KvKeys,
-  naturalKeyId,
   planScope,
   validatePrefix,
 } from "./_kv_keys.ts";
@@ -250,20 +249,28 @@ export class KvTokenStore implements TokenStore {
    * Deno KV), `CONFLICT` when concurrent writes kept winning, `BACKEND`.
    */
   saveToken(token: OAuthToken): Promise<OAuthToken> {
-    return this.#runner.guard("save token", async () => {
+    return this.#runner.guard("save token", () => {
       const checked = validateForSave(token);
       checkValueSize(checked.toRecord());
       const plan = planSave(checked);
-      const scope = plan && plan.rule !== "id" ? await planScope(plan) : null;
-      const run = () =>
-        this.#runner.retry(
+      const run = async () => {
+        const scope = plan && plan.rule !== "id" ? await planScope(plan) : null;
+        return await this.#runner.retry(
           "save token",
           () => saveOnce(this.#context, checked, plan, scope),
         );
+      };
+      // Queued before anything is awaited, so that saves of one token made
+      // in this process apply in the order they were made.
       if (checked.id !== undefined) {
         return this.#runner.serial(`id/${checked.id}`, run);
       }
-      if (scope) return this.#runner.serial(naturalKeyId(scope.own), run);
+      if (plan) {
+        return this.#runner.serial(
+          `${plan.rule}/${JSON.stringify(plan.conditions)}`,
+          run,
+        );
+      }
       return run();
     });
   }
