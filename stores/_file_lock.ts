@@ -102,7 +102,8 @@ export async function makeDirectory(dir: string): Promise<void> {
  * fsyncs it, renames it over `path`, then fsyncs the directory. Readers see
  * the old or the new content, never a part. Call it holding the lock: the
  * temp name is fixed, so a writer killed midway leaves at most one temp file,
- * which the next writer truncates and reuses.
+ * which the next writer truncates and reuses; a write that fails (a full
+ * disk) removes its temp file.
  *
  * @throws {TokenStoreError} `BACKEND` when the file system refuses.
  */
@@ -131,6 +132,8 @@ export async function writeFileAtomic(
     }
     await Deno.rename(temp, path);
   } catch (error) {
+    // A partial copy holds secrets and, on a full disk, the last free blocks.
+    await Deno.remove(temp).catch(() => {});
     throw backend(`Cannot write "${path}"`, error);
   }
   await syncDirectory(dirname(path));
