@@ -39,6 +39,7 @@ export * from "./core/token.ts";
 export * from "./core/token_store.ts";
 export * from "./core/data_centers.ts";
 export * from "./core/token_client.ts";
+export * from "./core/encrypted_token_store.ts";
 export * from "./stores/memory.ts";
 export * from "./stores/kv.ts";
 export * from "./stores/libsql.ts";
