@@ -67,7 +67,7 @@ export function resolveClientOptions(
       } is not an HTTP auth scheme`,
     );
   }
-  const sleep = options.sleep ??
+  const sleep = optionalFunction("sleep", options.sleep) ??
     ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const retry = options.retry ?? {};
   return {
@@ -84,8 +84,9 @@ export function resolveClientOptions(
     skewMs: nonNegative("refreshSkewMs", options.refreshSkewMs, 60_000),
     authScheme,
     endpoint: {
-      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
-      now: options.now ?? Date.now,
+      fetch: optionalFunction("fetch", options.fetch) ??
+        ((input, init) => fetch(input, init)),
+      now: optionalFunction("now", options.now) ?? Date.now,
       sleep,
       timeoutMs: nonNegative(
         "requestTimeoutMs",
@@ -134,6 +135,20 @@ function nonNegative(
     throw new TypeError(
       `Invalid TokenClient option "${name}": expected a non-negative number, got ${
         JSON.stringify(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+function optionalFunction<T>(
+  name: string,
+  value: T | undefined,
+): T | undefined {
+  if (value !== undefined && typeof value !== "function") {
+    throw new TypeError(
+      `Invalid TokenClient option "${name}": expected a function, got ${
+        value === null ? "null" : typeof value
       }`,
     );
   }

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { readField } from "./_read_field.ts";
 import { redact } from "./_redact.ts";
 import { TokenStoreError } from "./errors.ts";
 
@@ -191,16 +192,23 @@ export class OAuthToken implements Readonly<OAuthTokenInit> {
         }`,
       );
     }
+    if (init instanceof OAuthToken && !(#record in init)) {
+      throw new TokenStoreError(
+        "INVALID_TOKEN",
+        "Invalid token: an object inheriting from OAuthToken that its constructor did not make",
+      );
+    }
     const record: OAuthTokenInit = {};
     for (const field of STRING_FIELDS) {
-      const value = init[field];
+      const value = readField(init, field, "INVALID_TOKEN");
       if (value === undefined) continue;
       validateField(field, value, "INVALID_TOKEN");
-      record[field] = value;
+      record[field] = value as string;
     }
-    if (init.expiresAt !== undefined) {
-      validateField("expiresAt", init.expiresAt, "INVALID_TOKEN");
-      record.expiresAt = init.expiresAt;
+    const expiresAt = readField(init, "expiresAt", "INVALID_TOKEN");
+    if (expiresAt !== undefined) {
+      validateField("expiresAt", expiresAt, "INVALID_TOKEN");
+      record.expiresAt = expiresAt as number;
     }
     this.#record = record;
     Object.freeze(this);
@@ -264,7 +272,9 @@ export class OAuthToken implements Readonly<OAuthTokenInit> {
    * @returns The updated copy.
    */
   with(patch: Partial<OAuthTokenInit>): OAuthToken {
-    return new OAuthToken({ ...this.#record, ...patch });
+    // a token's fields are getters, which spreading would drop
+    const fields = patch instanceof OAuthToken ? patch.toRecord() : patch;
+    return new OAuthToken({ ...this.#record, ...fields });
   }
 
   /**

@@ -233,6 +233,11 @@ export class TokenClient {
         "Cannot exchange grant token: expected a non-empty string",
       );
     }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        "Cannot exchange grant token: expected options to be an object",
+      );
+    }
     const token = new OAuthToken({
       userName: options.userName,
       clientId: this.#clientId,

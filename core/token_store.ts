@@ -22,6 +22,7 @@
  */
 
 import { TokenStoreError } from "./errors.ts";
+import { readField } from "./_read_field.ts";
 import { OAuthToken, type OAuthTokenInit, validateField } from "./token.ts";
 
 /** The fields a {@linkcode TokenStore.findToken} query may use. */
@@ -140,10 +141,10 @@ export function planQuery(query: TokenQuery | OAuthToken): QueryPlan {
   }
   const q: TokenQuery = {};
   for (const field of QUERY_FIELDS) {
-    const value = query[field];
+    const value = readField(query, field, "INVALID_QUERY");
     if (value === undefined) continue;
     validateField(field, value, "INVALID_QUERY");
-    q[field] = value;
+    q[field] = value as string;
   }
   if (q.id !== undefined) return { rule: "id", conditions: [["id", q.id]] };
   const client: [QueryField, string][] = q.clientId !== undefined
@@ -250,9 +251,9 @@ export function mergeFound(
  * @throws {TokenStoreError} `INVALID_TOKEN`.
  */
 export function validateForSave(token: OAuthToken): OAuthToken {
-  const checked = token instanceof OAuthToken
-    ? token
-    : new OAuthToken(token as OAuthTokenInit);
+  // always through the constructor: it also refuses objects that merely
+  // inherit from OAuthToken
+  const checked = new OAuthToken(token as OAuthTokenInit);
   if (
     checked.refreshToken === undefined && checked.grantToken === undefined &&
     checked.accessToken === undefined

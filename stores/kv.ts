@@ -167,12 +167,18 @@ export class KvTokenStore implements TokenStore {
    *
    * @param options Where the database is, the key prefix and the read consistency.
    * @returns The store.
+   * @throws {TypeError} when an option is invalid.
    * @throws {TokenStoreError} `BACKEND` when the database cannot be opened.
    */
   static async open(
     options: KvTokenStoreOpenOptions = {},
   ): Promise<KvTokenStore> {
-    const { path, prefix, consistency } = options;
+    const { path, prefix, consistency } = options ?? {};
+    if (path !== undefined && typeof path !== "string") {
+      throw new TypeError(
+        `Invalid Deno KV path: expected a string, got ${typeof path}`,
+      );
+    }
     validatePrefix(prefix ?? DEFAULT_PREFIX);
     let kv: Deno.Kv;
     try {

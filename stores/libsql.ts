@@ -132,10 +132,20 @@ export class LibsqlTokenStore implements TokenStore {
    * use.
    *
    * @param options The client and table names.
-   * @throws {TypeError} when a table name is not a plain identifier.
+   * @throws {TypeError} when the client is missing or a table name is not a
+   * plain identifier.
    */
   constructor(options: LibsqlTokenStoreOptions) {
-    this.#client = options.client;
+    const client = options?.client;
+    if (
+      client === null || typeof client !== "object" ||
+      typeof client.execute !== "function" || typeof client.batch !== "function"
+    ) {
+      throw new TypeError(
+        'Invalid libSQL store option "client": expected an @libsql/client Client',
+      );
+    }
+    this.#client = client;
     this.table = validateTableName(options.table ?? "oauthtoken");
     this.lockTable = validateTableName(
       options.lockTable ?? `${this.table}_lock`,

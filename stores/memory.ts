@@ -62,13 +62,30 @@ export class MemoryTokenLock implements TokenLock {
    * @param key The key.
    * @param options `ttlMs`: when the lease expires if never released.
    * @returns The lease, or `null`.
+   * @throws {TypeError} when the key is empty or `ttlMs` is not a positive
+   * finite number.
    */
   acquire(key: string, options: { ttlMs: number }): Promise<Lease | null> {
+    if (typeof key !== "string" || key === "") {
+      return Promise.reject(
+        new TypeError("Invalid lease key: expected a non-empty string"),
+      );
+    }
+    const ttlMs = options?.ttlMs;
+    if (typeof ttlMs !== "number" || !(ttlMs > 0) || !Number.isFinite(ttlMs)) {
+      return Promise.reject(
+        new TypeError(
+          `Invalid lease ttlMs ${
+            String(ttlMs)
+          }: expected a positive number of milliseconds`,
+        ),
+      );
+    }
     const now = Date.now();
     const held = this.#leases.get(key);
     if (held && held.expiresAt > now) return Promise.resolve(null);
     const owner = Symbol(key);
-    this.#leases.set(key, { owner, expiresAt: now + options.ttlMs });
+    this.#leases.set(key, { owner, expiresAt: now + ttlMs });
     const leases = this.#leases;
     return Promise.resolve({
       key,
