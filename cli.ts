@@ -11,7 +11,7 @@
  *
  * Commands: `list`, `show <id>`, `delete <id>`, `purge --yes`,
  * `migrate --from URL --to URL`, `exchange --code CODE ...`, `refresh <id>`,
- * `revoke <id>`, `help [command]`. `--store` defaults to the
+ * `revoke <id>`, `rekey`, `help [command]`. `--store` defaults to the
  * `TOKEN_STORE_URL` environment variable. Exit codes: 0 on success, 1 on
  * failure, 2 on bad usage; errors are one line on standard error. Secret
  * values (client secrets, tokens, passwords, auth tokens) are never printed.
@@ -41,6 +41,7 @@ import {
 } from "./_cli/context.ts";
 import { migrate } from "./_cli/migrate.ts";
 import { exchange, refresh, revoke } from "./_cli/oauth.ts";
+import { rekey } from "./_cli/rekey.ts";
 import { list, purge, remove, show } from "./_cli/tokens.ts";
 
 export type { CliIo };
@@ -54,6 +55,7 @@ const COMMANDS: readonly Command[] = [
   exchange,
   refresh,
   revoke,
+  rekey,
 ];
 
 /** Options that take a value, in any command (to find the command name). */
@@ -86,6 +88,8 @@ Global options:
                   libsql::memory:
                   libsql:libsql://HOST?authToken=TOKEN  (Turso)
                   mysql://USER:PASSWORD@HOST:3306/DATABASE?table=oauthtoken
+  --encrypted   The store is an EncryptedTokenStore: secrets are encrypted
+                with the first key in TOKENSTORE_KEY and decrypted with any
   -h, --help    Show help (also "${PROGRAM} <command> --help")
 
 Exit codes: 0 success, 1 failure, 2 bad usage. Secret values are never
@@ -94,6 +98,7 @@ printed.`;
 const GLOBAL_FOOTER = `
 Global options:
   --store URL   The token store (default: TOKEN_STORE_URL); see "${PROGRAM} --help"
+  --encrypted   The store is encrypted with the keys in TOKENSTORE_KEY
   -h, --help    Show this help`;
 
 function findCommand(name: string): Command | undefined {
@@ -117,6 +122,9 @@ function invocationSecrets(
     }
   }
   if (env.TOKENSTORE_CLIENT_SECRET) secrets.push(env.TOKENSTORE_CLIENT_SECRET);
+  if (env.TOKENSTORE_KEY) {
+    secrets.push(...env.TOKENSTORE_KEY.split(/[\s,]+/).filter((k) => k));
+  }
   secrets.push(...urlSecrets(env.TOKEN_STORE_URL || undefined));
   return secrets;
 }

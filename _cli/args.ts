@@ -32,7 +32,11 @@ export interface ParsedArgs {
 }
 
 /** Options every command accepts. */
-export const GLOBAL_OPTIONS: OptionSpec = { store: "string", help: "boolean" };
+export const GLOBAL_OPTIONS: OptionSpec = {
+  store: "string",
+  encrypted: "boolean",
+  help: "boolean",
+};
 
 /**
  * Parses `args` against `spec` (plus {@linkcode GLOBAL_OPTIONS}).

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { EncryptedTokenStore } from "../core/encrypted_token_store.ts";
 import type { TokenStore } from "../core/token_store.ts";
 import { openStore } from "../stores/open_store.ts";
 import { displayStoreUrl, parseStoreUrl } from "../stores/_store_url.ts";
@@ -105,22 +106,56 @@ export function storeUrl(ctx: Context, option = "store"): string {
   return url;
 }
 
+/** How {@linkcode openCliStore} wraps the store it opens. */
+export interface OpenCliStoreOptions {
+  /** Wrap it in an {@linkcode EncryptedTokenStore} keyed by `TOKENSTORE_KEY`. */
+  encrypted?: boolean;
+  /** With `encrypted`: read secrets that are not encrypted as plaintext. */
+  acceptPlaintext?: boolean;
+}
+
 /**
- * Opens a store, turning a bad URL into a {@linkcode UsageError}.
+ * Opens a store, turning a bad URL or a missing or bad `TOKENSTORE_KEY`
+ * into a {@linkcode UsageError}.
  *
+ * @param ctx The invocation (environment, command).
  * @param url The store URL.
- * @param command The command, for the usage hint.
+ * @param options Encryption.
  */
 export async function openCliStore(
+  ctx: Context,
   url: string,
-  command: string,
+  options: OpenCliStoreOptions = {},
 ): Promise<TokenStore> {
   try {
     parseStoreUrl(url);
   } catch (error) {
-    throw new UsageError((error as Error).message, command);
+    throw new UsageError((error as Error).message, ctx.command);
   }
-  return await openStore(url);
+  let keys: string | undefined;
+  if (options.encrypted) {
+    keys = ctx.env.TOKENSTORE_KEY;
+    if (!keys || keys.trim() === "") {
+      throw new UsageError(
+        'Cannot encrypt tokens: set "TOKENSTORE_KEY" to base64 keys of 32 bytes, separated by commas',
+        ctx.command,
+      );
+    }
+  }
+  const store = await openStore(url);
+  if (keys === undefined) return store;
+  try {
+    return new EncryptedTokenStore(store, {
+      keys,
+      acceptPlaintext: options.acceptPlaintext,
+    });
+  } catch (error) {
+    await store.close?.();
+    throw new UsageError(
+      `Invalid "TOKENSTORE_KEY": ${(error as Error).message}`,
+      ctx.command,
+    );
+  }
 }
 
 /** A store URL safe to print. */
@@ -136,7 +171,9 @@ export async function withStore<T>(
   ctx: Context,
   body: (store: TokenStore) => Promise<T>,
 ): Promise<T> {
-  const store = await openCliStore(storeUrl(ctx), ctx.command);
+  const store = await openCliStore(ctx, storeUrl(ctx), {
+    encrypted: ctx.args.values.encrypted === true,
+  });
   try {
     return await body(store);
   } finally {

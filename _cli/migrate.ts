@@ -93,7 +93,13 @@ async function copyAll(
 export const migrate: Command = {
   name: "migrate",
   summary: "Copy every token from one store to another, verified",
-  options: { from: "string", to: "string", "dry-run": "boolean" },
+  options: {
+    from: "string",
+    to: "string",
+    "dry-run": "boolean",
+    "from-encrypted": "boolean",
+    "to-encrypted": "boolean",
+  },
   help: `Usage: ${PROGRAM} migrate --from URL --to URL [--dry-run]
 
 Copies every token from one store to another, keeping each token's id, then
@@ -108,10 +114,15 @@ Examples:
     --to libsql:file:./tokens.db
 
 Options:
-  --from URL   The source store (default: --store, then TOKEN_STORE_URL)
-  --to URL     The target store (required)
-  --dry-run    Read the source and list what would be copied; the target is
-               not opened and nothing is written`,
+  --from URL        The source store (default: --store, then TOKEN_STORE_URL)
+  --to URL          The target store (required)
+  --dry-run         Read the source and list what would be copied; the target
+                    is not opened and nothing is written
+  --from-encrypted  The source is an EncryptedTokenStore: decrypt it with the
+                    keys in TOKENSTORE_KEY (also implied by --encrypted when
+                    the source is --store)
+  --to-encrypted    Encrypt the secrets written to the target with the first
+                    key in TOKENSTORE_KEY (verified after decrypting)`,
   async run(ctx) {
     noPositionals(ctx);
     const from = (ctx.args.values.from as string | undefined) ??
@@ -136,7 +147,11 @@ Options:
     } catch (error) {
       throw new UsageError((error as Error).message, ctx.command);
     }
-    const source = await openCliStore(from, ctx.command);
+    const source = await openCliStore(ctx, from, {
+      encrypted: ctx.args.values["from-encrypted"] === true ||
+        (ctx.args.values.from === undefined &&
+          ctx.args.values.encrypted === true),
+    });
     try {
       const tokens = await source.getTokens();
       const missing = tokens.find((token) => token.id === undefined);
@@ -155,7 +170,9 @@ Options:
         );
         return 0;
       }
-      const target = await openCliStore(to, ctx.command);
+      const target = await openCliStore(ctx, to, {
+        encrypted: ctx.args.values["to-encrypted"] === true,
+      });
       try {
         await copyAll(ctx, tokens, target);
       } finally {
