@@ -21,6 +21,7 @@ const COMMANDS = [
   "exchange",
   "refresh",
   "revoke",
+  "rekey",
 ];
 
 const SECRETS = {
