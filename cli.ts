@@ -89,7 +89,8 @@ Global options:
                   libsql:libsql://HOST?authToken=TOKEN  (Turso)
                   mysql://USER:PASSWORD@HOST:3306/DATABASE?table=oauthtoken
   --encrypted   The store is an EncryptedTokenStore: secrets are encrypted
-                with the first key in TOKENSTORE_KEY and decrypted with any
+                with the first key in TOKENSTORE_KEY, decrypted with any
+                of its keys (base64, 32 bytes, separated by commas)
   -h, --help    Show help (also "${PROGRAM} <command> --help")
 
 Exit codes: 0 success, 1 failure, 2 bad usage. Secret values are never

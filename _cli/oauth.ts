@@ -22,11 +22,17 @@ const ENDPOINT_OPTIONS = {
   "token-url": "string",
 } as const;
 
-const ENDPOINT_HELP = `  --dc DC                Zoho data center: ${
-  Object.keys(DATA_CENTERS).join(", ")
-} (default: the
-                         one of the token's API domain, else US)
+function endpointHelp(dcDefault: string): string {
+  return `  --dc DC                Zoho data center: ${
+    Object.keys(DATA_CENTERS).join(", ")
+  }
+                         (default: ${dcDefault})
   --token-url URL        Token endpoint; overrides --dc (any RFC 6749 endpoint)`;
+}
+
+const ENDPOINT_HELP = endpointHelp(
+  "the one of the token's API domain, else US",
+);
 
 const CREDENTIAL_HELP =
   `  --client-id ID         OAuth client id (default: the stored token's, then
@@ -141,7 +147,7 @@ Options:
   --user NAME            User name to store the token under, usually the
                          user's e-mail
   --redirect-url URL     Redirect URL registered for the client, if any
-${ENDPOINT_HELP}`,
+${endpointHelp("US")}`,
   async run(ctx) {
     noPositionals(ctx);
     const code = option(ctx, "code");
