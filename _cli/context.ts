@@ -11,7 +11,19 @@ import { openStore } from "../stores/open_store.ts";
 import { displayStoreUrl, parseStoreUrl } from "../stores/_store_url.ts";
 import { type ParsedArgs, UsageError } from "./args.ts";
 
-/** Where the CLI writes and what it reads from its surroundings. */
+/**
+ * Where the CLI writes and what it reads from its surroundings.
+ *
+ * @example Capture the output
+ * ```ts
+ * import { type CliIo, main } from "@tokenstore/tokenstore/cli";
+ *
+ * let out = "";
+ * const io: CliIo = { stdout: (text) => out += text, env: {} };
+ * await main(["list", "--store", "memory:"], io);
+ * console.log(out); // "No tokens in memory:\n"
+ * ```
+ */
 export interface CliIo {
   /** Writes text to standard output as it is (no newline added). */
   stdout?: (text: string) => void;

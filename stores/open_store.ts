@@ -32,7 +32,18 @@
 import type { TokenStore } from "../core/token_store.ts";
 import { ACCEPTED_FORMS, parseStoreUrl } from "./_store_url.ts";
 
-/** Options of {@linkcode openStore}. */
+/**
+ * Options of {@linkcode openStore}.
+ *
+ * @example Usage
+ * ```ts
+ * import { openStore, type OpenStoreOptions } from "@tokenstore/tokenstore";
+ *
+ * const options: OpenStoreOptions = { env: { TOKEN_STORE_URL: "memory:" } };
+ * const store = await openStore(undefined, options);
+ * await store.close?.();
+ * ```
+ */
 export interface OpenStoreOptions {
   /**
    * Environment variables to read `TOKEN_STORE_URL` from instead of
@@ -41,7 +52,16 @@ export interface OpenStoreOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** The environment variable holding the default store URL. */
+/**
+ * The environment variable holding the default store URL.
+ *
+ * @example Usage
+ * ```ts
+ * import { TOKEN_STORE_URL_ENV } from "@tokenstore/tokenstore";
+ *
+ * console.log(TOKEN_STORE_URL_ENV); // "TOKEN_STORE_URL"
+ * ```
+ */
 export const TOKEN_STORE_URL_ENV = "TOKEN_STORE_URL";
 
 function defaultUrl(
