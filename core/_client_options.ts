@@ -169,10 +169,11 @@ function httpUrl(name: string, value: string | URL): string {
   try {
     url = new URL(value);
   } catch {
+    // not echoed: a malformed URL may still hold credentials
     throw new TypeError(
-      `Invalid TokenClient option "${name}": ${
-        JSON.stringify(String(value))
-      } is not a URL`,
+      `Invalid TokenClient option "${name}": expected an http(s) URL, got ${
+        typeof value === "string" ? "text that is not a URL" : typeof value
+      }`,
     );
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
