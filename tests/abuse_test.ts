@@ -16,6 +16,7 @@ import {
 } from "@std/assert";
 import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken, type OAuthTokenInit } from "../core/token.ts";
+import { EncryptedTokenStore } from "../core/encrypted_token_store.ts";
 import { TokenClient } from "../core/token_client.ts";
 import type { TokenStore } from "../core/token_store.ts";
 import { FileTokenStore } from "../stores/file.ts";
@@ -43,6 +44,7 @@ const SECRET = {
   client: "abuse-client-5ecret-0123456789abcdef",
   grant: "1000.abuse-grant-5ecret-0123456789abcdef",
   password: "abuse-db-passw0rd-0123456789",
+  key: btoa(String.fromCharCode(...new Uint8Array(32).fill(7))),
 };
 const SECRETS = Object.values(SECRET);
 const MB = 1 << 20;
@@ -259,6 +261,15 @@ const KINDS: StoreKind[] = [
     name: "libsql",
     open: (dir) => LibsqlTokenStore.open({ url: `file:${dir}/libsql.db` }),
     refuses: tooWide,
+  },
+  {
+    name: "encrypted kv",
+    open: async (dir) =>
+      new EncryptedTokenStore(
+        await KvTokenStore.open({ path: `${dir}/encrypted.db` }),
+        { keys: SECRET.key },
+      ),
+    refuses: [],
   },
   {
     name: "file json",

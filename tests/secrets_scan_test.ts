@@ -10,6 +10,7 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
+import { EncryptedTokenStore } from "../core/encrypted_token_store.ts";
 import { OAuthToken } from "../core/token.ts";
 import { TokenClient } from "../core/token_client.ts";
 import type { TokenStore } from "../core/token_store.ts";
@@ -47,6 +48,7 @@ const SECRET = {
   grantToken: "1000.scan-grant-5ecret-0b2d4f6a8c1e",
   password: "scan-db-passw0rd-3c5e7a9b1d",
   authToken: "scan-libsql-auth-t0ken-4d6f8b0a2c",
+  key: btoa(String.fromCharCode(...new Uint8Array(32).fill(42))),
 };
 
 /** A port nothing listens on. */
@@ -294,6 +296,27 @@ const SCENARIOS: Scenario[] = [
       // cut the file right after a secret
       const at = text.indexOf(SECRET.refreshToken) + SECRET.refreshToken.length;
       await Deno.writeTextFile(path, text.slice(0, at));
+    },
+  },
+  {
+    name: "encrypted file",
+    open: (dir) =>
+      Promise.resolve(
+        new EncryptedTokenStore(
+          new FileTokenStore({ path: `${dir}/encrypted.json` }),
+          { keys: SECRET.key },
+        ),
+      ),
+    async corrupt(_, dir) {
+      // flip one character inside the encrypted refresh token
+      const path = `${dir}/encrypted.json`;
+      const file = JSON.parse(await Deno.readTextFile(path));
+      const value: string = file.tokens[0].refreshToken;
+      const at = Math.floor(value.length / 2);
+      file.tokens[0].refreshToken = `${value.slice(0, at)}${
+        value[at] === "A" ? "B" : "A"
+      }${value.slice(at + 1)}`;
+      await Deno.writeTextFile(path, JSON.stringify(file));
     },
   },
   {
