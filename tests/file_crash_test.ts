@@ -25,7 +25,6 @@ for (const format of ["json", "zoho-csv"] as const) {
         String(round),
       ]);
       const output = new LineReader(writer.stdout);
-      await writer.stdin.close();
       const first = await output.next();
       if (first !== "saved 0") {
         throw new Error(

@@ -19,10 +19,14 @@ interface Worker {
   stderr: Promise<string>;
 }
 
-async function startWorkers(args: (worker: number) => string[]) {
+async function startWorkers(
+  dir: string,
+  args: (worker: number, go: string) => string[],
+) {
+  const go = join(dir, "go");
   const workers: Worker[] = [];
   for (let k = 0; k < WORKERS; k++) {
-    const process = spawnWorker("file_writer.ts", args(k));
+    const process = spawnWorker("file_writer.ts", args(k, go));
     workers.push({
       process,
       output: new LineReader(process.stdout),
@@ -32,14 +36,13 @@ async function startWorkers(args: (worker: number) => string[]) {
   for (const worker of workers) {
     const line = await worker.output.next();
     if (line !== "ready") {
-      throw new Error(`worker did not start: ${await worker.stderr}`);
+      for (const w of workers) w.process.kill("SIGKILL");
+      throw new Error(`worker did not start: ${line} ${await worker.stderr}`);
     }
   }
   // start together
-  const go = new TextEncoder().encode("go\n");
-  const writers = workers.map((w) => w.process.stdin.getWriter());
-  await Promise.all(writers.map((writer) => writer.write(go)));
-  return { workers, writers };
+  await Deno.writeTextFile(go, "");
+  return { workers };
 }
 
 for (const format of ["json", "zoho-csv"] as const) {
@@ -51,14 +54,14 @@ for (const format of ["json", "zoho-csv"] as const) {
         ? parseTokenJson(text, path)
         : parseZohoCsv(text, path).tokens;
     const started = performance.now();
-    const { workers, writers } = await startWorkers((k) => [
+    const { workers } = await startWorkers(dir.path, (k, go) => [
       path,
       format,
       String(k),
       "save",
       String(SAVES),
+      go,
     ]);
-    await Promise.all(writers.map((writer) => writer.close()));
 
     // read the file while they write: raw parses and a store with its index
     let running = true;
@@ -125,11 +128,14 @@ for (const format of ["json", "zoho-csv"] as const) {
   Deno.test(`FileTokenStore ${format}: a lease is taken by exactly one of ${WORKERS} processes`, async () => {
     await using dir = await tempDir();
     const path = join(dir.path, "tokens");
-    const { workers, writers } = await startWorkers((k) => [
+    const release = join(dir.path, "release");
+    const { workers } = await startWorkers(dir.path, (k, go) => [
       path,
       format,
       String(k),
       "lease",
+      go,
+      release,
     ]);
     const results: string[] = [];
     for (const worker of workers) results.push((await worker.output.next())!);
@@ -140,7 +146,7 @@ for (const format of ["json", "zoho-csv"] as const) {
       await store.lock.acquire("refresh:race", { ttlMs: 1000 }),
       null,
     );
-    await Promise.all(writers.map((writer) => writer.close()));
+    await Deno.writeTextFile(release, "");
     for (const worker of workers) {
       await worker.output.rest();
       assertEquals((await worker.process.status).code, 0, await worker.stderr);

@@ -192,7 +192,11 @@ for (const format of FORMATS) {
     const path = join(dir.path, "tokens");
     const store = new FileTokenStore({ path, format, lockTimeoutMs: 300 });
     await store.saveToken(user("ada@example.com"));
-    const holder = spawnWorker("file_lock_holder.ts", [`${path}.lock`]);
+    const release = join(dir.path, "release");
+    const holder = spawnWorker("file_lock_holder.ts", [
+      `${path}.lock`,
+      release,
+    ]);
     const output = new LineReader(holder.stdout);
     try {
       assertEquals(await output.next(), "locked");
@@ -216,7 +220,7 @@ for (const format of FORMATS) {
       // reads need no lock
       assertEquals((await store.getTokens()).length, 1);
     } finally {
-      await holder.stdin.close();
+      await Deno.writeTextFile(release, "");
       await output.rest();
       await holder.stderr.cancel();
       await holder.status;
