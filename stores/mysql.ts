@@ -167,7 +167,17 @@ export class MysqlTokenStore implements TokenStore {
    * @throws {TypeError} when a table name is not a plain identifier.
    */
   constructor(options: MysqlTokenStoreOptions) {
-    this.#pool = options.pool;
+    const pool = options?.pool;
+    if (
+      pool === null || typeof pool !== "object" ||
+      typeof pool.getConnection !== "function" ||
+      typeof pool.execute !== "function"
+    ) {
+      throw new TypeError(
+        'Invalid MySQL store option "pool": expected a mysql2/promise Pool',
+      );
+    }
+    this.#pool = pool;
     this.table = validateTableName(options.table ?? "oauthtoken");
     this.lockTable = validateTableName(
       options.lockTable ?? `${this.table}_lock`,

@@ -231,6 +231,13 @@ if (MYSQL_URL === undefined) {
         () => new MysqlTokenStore({ pool, lockTable: "x; drop" }),
         TypeError,
       );
+      for (const bad of [null, undefined, {}, "mysql://root@127.0.0.1/test"]) {
+        const error = assertThrows(
+          () => new MysqlTokenStore({ pool: bad as never }),
+          TypeError,
+        );
+        assertStringIncludes(error.message, '"pool"');
+      }
       await assertRejects(
         () => MysqlTokenStore.open({ url, lockTable: "x y" }),
         TypeError,
@@ -248,7 +255,10 @@ if (MYSQL_URL === undefined) {
         `import { MysqlTokenStore } from ${
           JSON.stringify(new URL("../stores/mysql.ts", import.meta.url).href)
         };
-         const store = new MysqlTokenStore({ pool: {}, table: "t" });
+         const store = new MysqlTokenStore({
+           pool: { getConnection() {}, execute() {} } as never,
+           table: "t",
+         });
          console.log(store.lockTable);
          await MysqlTokenStore.open({ port: 1 }).catch((e) => console.log(e.message));`,
       ],
