@@ -21,6 +21,33 @@ export function redact(value: string | undefined): string | undefined {
 }
 
 /**
+ * The secret values a token or query holds (client secret, grant, refresh
+ * and access token), for {@linkcode scrub}bing messages.
+ */
+export function secretsOf(
+  token: Partial<Record<SecretField, unknown>>,
+): (string | undefined)[] {
+  return SECRET_FIELD_NAMES.map((field) => {
+    const value = token[field];
+    return typeof value === "string" ? value : undefined;
+  });
+}
+
+/** Names of the secret token fields. */
+type SecretField =
+  | "clientSecret"
+  | "grantToken"
+  | "refreshToken"
+  | "accessToken";
+
+const SECRET_FIELD_NAMES: readonly SecretField[] = [
+  "clientSecret",
+  "grantToken",
+  "refreshToken",
+  "accessToken",
+];
+
+/**
  * Removes every occurrence of the given secrets from `text`, replacing each
  * with its redacted form. Used on messages that come from outside (a token
  * endpoint's error description, a driver's error) before they are shown.

@@ -86,6 +86,48 @@ export interface TokenStore {
   close?(): Promise<void>;
 }
 
+/** Longest lease key every store accepts (fits a `varchar(255)` key column). */
+export const MAX_LEASE_KEY_LENGTH = 255;
+
+/**
+ * Checks the arguments of {@linkcode TokenLock.acquire}, the same way in every
+ * store, and returns the lease's time to live.
+ *
+ * @example Usage
+ * ```ts
+ * import { validateLeaseRequest } from "@tokenstore/tokenstore";
+ *
+ * validateLeaseRequest("refresh:a1", { ttlMs: 30_000 }); // 30000
+ * ```
+ *
+ * @param key The lease key: 1 to {@linkcode MAX_LEASE_KEY_LENGTH} characters.
+ * @param options `ttlMs`: a positive, finite number of milliseconds.
+ * @returns `ttlMs`.
+ * @throws {TypeError} naming the bad argument.
+ */
+export function validateLeaseRequest(
+  key: string,
+  options: { ttlMs: number },
+): number {
+  if (
+    typeof key !== "string" || key.length === 0 ||
+    key.length > MAX_LEASE_KEY_LENGTH
+  ) {
+    throw new TypeError(
+      `Invalid lease key: expected a string of 1 to ${MAX_LEASE_KEY_LENGTH} characters`,
+    );
+  }
+  const ttlMs = options?.ttlMs;
+  if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new TypeError(
+      `Invalid lease ttlMs ${
+        typeof ttlMs === "number" ? String(ttlMs) : typeof ttlMs
+      }: expected a positive number of milliseconds`,
+    );
+  }
+  return ttlMs;
+}
+
 /** A field a query condition compares. */
 export type QueryField = Exclude<keyof OAuthTokenInit, "expiresAt">;
 

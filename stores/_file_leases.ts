@@ -7,7 +7,11 @@
  */
 
 import { TokenStoreError } from "../core/errors.ts";
-import type { Lease, TokenLock } from "../core/token_store.ts";
+import {
+  type Lease,
+  type TokenLock,
+  validateLeaseRequest,
+} from "../core/token_store.ts";
 import { readSnapshot, withFileLock, writeFileAtomic } from "./_file_lock.ts";
 
 interface Held {
@@ -40,17 +44,7 @@ export class FileTokenLock implements TokenLock {
     key: string,
     options: { ttlMs: number },
   ): Promise<Lease | null> {
-    if (typeof key !== "string" || key === "") {
-      throw new TypeError("Invalid lease key: expected a non-empty string");
-    }
-    const ttlMs = options?.ttlMs;
-    if (typeof ttlMs !== "number" || !(ttlMs > 0) || !Number.isFinite(ttlMs)) {
-      throw new TypeError(
-        `Invalid lease ttlMs ${
-          String(ttlMs)
-        }: expected a positive number of milliseconds`,
-      );
-    }
+    const ttlMs = validateLeaseRequest(key, options);
     const owner = crypto.randomUUID();
     const taken = await this.#change((leases, now) => {
       const held = leases.get(key);

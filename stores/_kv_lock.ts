@@ -7,8 +7,11 @@
  * @module
  */
 
-import { TokenStoreError } from "../core/errors.ts";
-import type { Lease, TokenLock } from "../core/token_store.ts";
+import {
+  type Lease,
+  type TokenLock,
+  validateLeaseRequest,
+} from "../core/token_store.ts";
 import type { KvKeys } from "./_kv_keys.ts";
 
 /** What a lease key holds. */
@@ -20,7 +23,6 @@ export interface LeaseValue {
 }
 
 /** Longest lease key accepted (characters). */
-const MAX_LEASE_KEY = 512;
 /** Attempts when a check fails because the lease changed meanwhile. */
 const ATTEMPTS = 5;
 
@@ -53,25 +55,13 @@ export class KvLeases implements TokenLock {
    * holder's lease has not expired.
    */
   acquire(key: string, options: { ttlMs: number }): Promise<Lease | null> {
+    let ttlMs: number;
+    try {
+      ttlMs = validateLeaseRequest(key, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.#run("acquire lease", async () => {
-      if (
-        typeof key !== "string" || key.length === 0 ||
-        key.length > MAX_LEASE_KEY
-      ) {
-        throw new TokenStoreError(
-          "INVALID_QUERY",
-          `Invalid lease key: expected 1 to ${MAX_LEASE_KEY} characters`,
-        );
-      }
-      const ttlMs = options?.ttlMs;
-      if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-        throw new TokenStoreError(
-          "INVALID_QUERY",
-          `Invalid lease ttlMs: expected a positive number of milliseconds, got ${
-            String(ttlMs)
-          }`,
-        );
-      }
       const kvKey = this.#keys.lock(key);
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
         const entry = await this.#kv.get(kvKey, { consistency: "strong" });

@@ -6,7 +6,11 @@
  * @module
  */
 
-import type { Lease, TokenLock } from "../core/token_store.ts";
+import {
+  type Lease,
+  type TokenLock,
+  validateLeaseRequest,
+} from "../core/token_store.ts";
 import { type LibsqlClient, withRetry } from "./_libsql_client.ts";
 import type { LibsqlSchema } from "./_libsql_schema.ts";
 
@@ -41,15 +45,7 @@ export class LibsqlTokenLock implements TokenLock {
     key: string,
     options: { ttlMs: number },
   ): Promise<Lease | null> {
-    if (typeof key !== "string" || key.length === 0) {
-      throw new TypeError("Invalid lease key: expected a non-empty string");
-    }
-    const ttlMs = options?.ttlMs;
-    if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-      throw new TypeError(
-        `Invalid lease ttlMs ${String(ttlMs)}: expected a positive number`,
-      );
-    }
+    const ttlMs = validateLeaseRequest(key, options);
     const host = this.#host;
     const { lockTable } = await host.ready();
     const owner = crypto.randomUUID();

@@ -8,15 +8,16 @@
  * @module
  */
 
-import type { Lease, TokenLock } from "../core/token_store.ts";
+import {
+  type Lease,
+  type TokenLock,
+  validateLeaseRequest,
+} from "../core/token_store.ts";
 import { type MysqlPool, withRetry } from "./_mysql_client.ts";
 import type { MysqlSchema } from "./_mysql_schema.ts";
 
 /** The database's clock in epoch milliseconds, as an SQL expression. */
 export const NOW_MS = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
-
-/** Longest lease key (the `lock_key varchar(255)` column). */
-export const MAX_KEY_LENGTH = 255;
 
 /** What a {@linkcode MysqlTokenLock} needs from its store. */
 export interface MysqlLockHost {
@@ -47,20 +48,7 @@ export class MysqlTokenLock implements TokenLock {
     key: string,
     options: { ttlMs: number },
   ): Promise<Lease | null> {
-    if (
-      typeof key !== "string" || key.length === 0 ||
-      key.length > MAX_KEY_LENGTH
-    ) {
-      throw new TypeError(
-        `Invalid lease key: expected a non-empty string of at most ${MAX_KEY_LENGTH} characters`,
-      );
-    }
-    const ttlMs = options?.ttlMs;
-    if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-      throw new TypeError(
-        `Invalid lease ttlMs ${String(ttlMs)}: expected a positive number`,
-      );
-    }
+    const ttlMs = validateLeaseRequest(key, options);
     const host = this.#host;
     const { lockTable } = await host.ready();
     const owner = crypto.randomUUID();

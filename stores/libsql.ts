@@ -25,7 +25,8 @@
  */
 
 import { newTokenId } from "../core/id.ts";
-import { type OAuthToken, SECRET_FIELDS, validateId } from "../core/token.ts";
+import { secretsOf } from "../core/_redact.ts";
+import { type OAuthToken, validateId } from "../core/token.ts";
 import {
   mergeFound,
   planQuery,
@@ -89,12 +90,6 @@ export interface LibsqlOpenOptions {
 
 /** Fresh ids are drawn again this often when one is already taken. */
 const ID_ATTEMPTS = 3;
-
-function secretsOf(token: TokenQuery | OAuthToken): (string | undefined)[] {
-  return SECRET_FIELDS.map((field) =>
-    (token as Record<string, unknown>)[field] as string | undefined
-  );
-}
 
 /**
  * A {@linkcode TokenStore} over a libSQL client ({@linkcode LibsqlClient}), in Zoho's

@@ -30,6 +30,7 @@ import {
   type TokenQuery,
   type TokenStore,
   validateForSave,
+  validateLeaseRequest,
 } from "../core/token_store.ts";
 
 /**
@@ -66,20 +67,11 @@ export class MemoryTokenLock implements TokenLock {
    * finite number.
    */
   acquire(key: string, options: { ttlMs: number }): Promise<Lease | null> {
-    if (typeof key !== "string" || key === "") {
-      return Promise.reject(
-        new TypeError("Invalid lease key: expected a non-empty string"),
-      );
-    }
-    const ttlMs = options?.ttlMs;
-    if (typeof ttlMs !== "number" || !(ttlMs > 0) || !Number.isFinite(ttlMs)) {
-      return Promise.reject(
-        new TypeError(
-          `Invalid lease ttlMs ${
-            String(ttlMs)
-          }: expected a positive number of milliseconds`,
-        ),
-      );
+    let ttlMs: number;
+    try {
+      ttlMs = validateLeaseRequest(key, options);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const now = Date.now();
     const held = this.#leases.get(key);

@@ -24,7 +24,8 @@
  * @module
  */
 
-import { type OAuthToken, SECRET_FIELDS, validateId } from "../core/token.ts";
+import { secretsOf } from "../core/_redact.ts";
+import { type OAuthToken, validateId } from "../core/token.ts";
 import {
   matchesPlan,
   mergeFound,
@@ -113,12 +114,6 @@ export interface MysqlOpenOptions {
   lockTable?: string;
   /** Most connections the pool opens; default `10`. */
   connectionLimit?: number;
-}
-
-function secretsOf(token: TokenQuery | OAuthToken): (string | undefined)[] {
-  return SECRET_FIELDS.map((field) =>
-    (token as Record<string, unknown>)[field] as string | undefined
-  );
 }
 
 /**

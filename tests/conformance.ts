@@ -573,5 +573,21 @@ export function testTokenStore(
     );
     assertEquals(racers.filter((l) => l !== null).length, 1);
     await racers.find((l) => l !== null)!.release();
+    // bad arguments: the same TypeError in every store
+    for (
+      const [key, ttlMs, names] of [
+        ["", 1000, "key"],
+        ["k".repeat(256), 1000, "key"],
+        ["k", 0, "ttlMs"],
+        ["k", Number.NaN, "ttlMs"],
+        ["k", "1000", "ttlMs"],
+      ] as const
+    ) {
+      const error = await assertRejects(
+        () => lock.acquire(key, { ttlMs: ttlMs as number }),
+        TypeError,
+      );
+      assert(error.message.includes(names), error.message);
+    }
   });
 }

@@ -364,15 +364,6 @@ test("lease value holds owner and expiry; an expired lease still present can be 
   assertEquals(await store.lock.acquire("refresh:a", { ttlMs: 30_000 }), null);
   await next.release();
   assertEquals((await kv.get(["tokenstore", "lock", "refresh:a"])).value, null);
-  for (
-    const bad of [
-      () => store.lock.acquire("", { ttlMs: 1 }),
-      () => store.lock.acquire("k", { ttlMs: 0 }),
-    ]
-  ) {
-    const error = await assertRejects(bad, TokenStoreError);
-    assertEquals(error.code, "INVALID_QUERY");
-  }
 });
 
 test("concurrent saves of one user through separate store instances leave one row", async (kv) => {
