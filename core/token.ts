@@ -62,7 +62,16 @@ const STRING_FIELDS: readonly StringField[] = [
   "apiDomain",
 ];
 
-/** The fields that are secret and never printed. */
+/**
+ * The fields that are secret and never printed.
+ *
+ * @example Usage
+ * ```ts
+ * import { SECRET_FIELDS } from "@tokenstore/tokenstore";
+ *
+ * console.log(SECRET_FIELDS.includes("refreshToken")); // true
+ * ```
+ */
 export const SECRET_FIELDS: readonly (keyof OAuthTokenInit)[] = [
   "clientSecret",
   "grantToken",
@@ -70,7 +79,16 @@ export const SECRET_FIELDS: readonly (keyof OAuthTokenInit)[] = [
   "accessToken",
 ];
 
-/** Longest value accepted for any string field (characters). */
+/**
+ * Longest value accepted for any string field (characters).
+ *
+ * @example Usage
+ * ```ts
+ * import { MAX_FIELD_LENGTH } from "@tokenstore/tokenstore";
+ *
+ * console.log(MAX_FIELD_LENGTH); // 4096
+ * ```
+ */
 export const MAX_FIELD_LENGTH = 4096;
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,10}$/;
@@ -113,8 +131,21 @@ export function validateId(
 }
 
 /**
- * Checks one string field of a token or query: a non-empty string of at most
- * {@linkcode MAX_FIELD_LENGTH} characters. Secret values are never echoed.
+ * Checks one field of a token or query: strings non-empty and at most
+ * {@linkcode MAX_FIELD_LENGTH} characters, `id` by {@linkcode validateId},
+ * `expiresAt` a non-negative finite number. Secret values are never echoed.
+ *
+ * @example Usage
+ * ```ts
+ * import { validateField } from "@tokenstore/tokenstore";
+ *
+ * validateField("userName", "ada@example.com", "INVALID_QUERY"); // passes
+ * ```
+ *
+ * @param field The field's name.
+ * @param value The value to check.
+ * @param code The error code to raise.
+ * @throws {TokenStoreError} naming the field.
  */
 export function validateField(
   field: keyof OAuthTokenInit,

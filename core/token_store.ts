@@ -86,7 +86,16 @@ export interface TokenStore {
   close?(): Promise<void>;
 }
 
-/** Longest lease key every store accepts (fits a `varchar(255)` key column). */
+/**
+ * Longest lease key every store accepts (fits a `varchar(255)` key column).
+ *
+ * @example Usage
+ * ```ts
+ * import { MAX_LEASE_KEY_LENGTH } from "@tokenstore/tokenstore";
+ *
+ * console.log(MAX_LEASE_KEY_LENGTH); // 255
+ * ```
+ */
 export const MAX_LEASE_KEY_LENGTH = 255;
 
 /**
