@@ -1,0 +1,321 @@
+/**
+ * Stampede benchmark: P processes × C concurrent callers ask for the same
+ * expired token from one shared store, against the local fixture token
+ * endpoint. Prints, per store and configuration, how many token-endpoint
+ * requests the expiry caused (must be 1) and the p50/p99 latency of
+ * `getAccessToken`; exits 1 if any configuration made another number of
+ * requests, a call failed, or callers got different tokens.
+ *
+ * The same worker processes serve every configuration: each round, the
+ * token is saved again with its expiry in the past, then the first P
+ * workers each fire C calls at once.
+ *
+ * Usage:
+ *
+ * ```sh
+ * deno run -A bench/stampede.ts [--stores kv,libsql,mysql,file]
+ *   [--processes 1,4,8] [--callers 1,100,1000] [--endpoint-latency-ms 100]
+ *   [--poll-ms N] [--lease-ttl-ms N]
+ * ```
+ *
+ * MySQL runs when `MYSQL_URL` is set (a table `tsbench_…_stampede`, dropped
+ * at the end). `--poll-ms` and `--lease-ttl-ms` default to `TokenClient`'s
+ * defaults (250 ms and 30 s).
+ *
+ * @module
+ */
+
+import { join } from "@std/path";
+import { OAuthToken } from "../core/token.ts";
+import {
+  DEFAULT_CLIENT,
+  startTokenServer,
+} from "../tests/fixtures/token_server.ts";
+import {
+  openStoreSpec,
+  type StoreSpec,
+  tokenHash,
+} from "../tests/fixtures/stampede_worker.ts";
+import { dropTables, runPrefix, TABLE_PREFIX } from "./_mysql_tables.ts";
+import type {
+  Command,
+  RoundResult,
+  WorkerOptions,
+} from "./_stampede_worker.ts";
+
+const WORKER = new URL("./_stampede_worker.ts", import.meta.url);
+const ROOT = new URL("../", import.meta.url);
+const MYSQL_URL = Deno.env.get("MYSQL_URL") || undefined;
+
+function option(name: string, fallback: string): string {
+  const at = Deno.args.indexOf(`--${name}`);
+  if (at >= 0 && Deno.args[at + 1] !== undefined) return Deno.args[at + 1];
+  const inline = Deno.args.find((arg) => arg.startsWith(`--${name}=`));
+  return inline === undefined ? fallback : inline.slice(name.length + 3);
+}
+
+function numbers(name: string, fallback: string): number[] {
+  const values = option(name, fallback).split(",").map(Number);
+  if (values.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error(`Invalid --${name}: expected positive integers`);
+    Deno.exit(2);
+  }
+  return values;
+}
+
+function optionalNumber(name: string): number | undefined {
+  const value = option(name, "");
+  return value === "" ? undefined : Number(value);
+}
+
+const STORES = option("stores", "kv,libsql,mysql,file").split(",");
+const PROCESSES = numbers("processes", "1,4,8");
+const CALLERS = numbers("callers", "1,100,1000");
+const ENDPOINT_LATENCY_MS = Number(option("endpoint-latency-ms", "100"));
+const POLL_MS = optionalNumber("poll-ms");
+const LEASE_TTL_MS = optionalNumber("lease-ttl-ms");
+
+/** A worker process and its line protocol. */
+class Worker {
+  #child: Deno.ChildProcess;
+  #reader: ReadableStreamDefaultReader<string>;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #buffer = "";
+  readonly stderr: Promise<string>;
+
+  constructor(options: WorkerOptions) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", WORKER.pathname, JSON.stringify(options)],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#reader = this.#child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    this.#writer = this.#child.stdin.getWriter();
+    this.stderr = new Response(this.#child.stderr).text();
+  }
+
+  async send(command: Command): Promise<void> {
+    await this.#writer.write(
+      new TextEncoder().encode(`${JSON.stringify(command)}\n`),
+    );
+  }
+
+  async next<T>(): Promise<T> {
+    for (;;) {
+      const newline = this.#buffer.indexOf("\n");
+      if (newline >= 0) {
+        const line = this.#buffer.slice(0, newline);
+        this.#buffer = this.#buffer.slice(newline + 1);
+        return JSON.parse(line);
+      }
+      const { value, done } = await this.#reader.read();
+      if (done) throw new Error(`A worker ended early: ${await this.stderr}`);
+      this.#buffer += value;
+    }
+  }
+
+  async close(): Promise<number> {
+    await this.#writer.close().catch(() => {});
+    while (!(await this.#reader.read()).done) {
+      // drain
+    }
+    return (await this.#child.status).code;
+  }
+}
+
+interface Target {
+  label: string;
+  spec(dir: string): StoreSpec;
+}
+
+const TARGETS: Record<string, Target> = {
+  kv: {
+    label: "kv-file",
+    spec: (dir) => ({ kind: "kv", path: join(dir, "tokens.kv") }),
+  },
+  libsql: {
+    label: "libsql-file",
+    spec: (dir) => ({ kind: "libsql", url: `file:${join(dir, "tokens.db")}` }),
+  },
+  mysql: {
+    label: "mysql",
+    spec: () => ({
+      kind: "mysql",
+      url: MYSQL_URL!,
+      table: `${runPrefix()}stampede`,
+    }),
+  },
+  file: {
+    label: "file-json",
+    spec: (dir) => ({ kind: "file", path: join(dir, "tokens.json") }),
+  },
+};
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: number[], p: number): number {
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+interface Row {
+  store: string;
+  processes: number;
+  callers: number;
+  requests: number;
+  p50: number;
+  p99: number;
+  max: number;
+  ok: boolean;
+  problem?: string;
+}
+
+const started = performance.now();
+const rows: Row[] = [];
+const server = await startTokenServer({
+  latencyMs: ENDPOINT_LATENCY_MS,
+  rateLimit: false,
+});
+const workerCount = Math.max(...PROCESSES);
+const workers = Array.from(
+  { length: workerCount },
+  () =>
+    new Worker({
+      tokenUrl: server.url,
+      clientId: DEFAULT_CLIENT.clientId,
+      clientSecret: DEFAULT_CLIENT.clientSecret,
+      pollIntervalMs: POLL_MS,
+      leaseTtlMs: LEASE_TTL_MS,
+    }),
+);
+
+console.log(
+  `Stampede: ${workerCount} worker processes; token endpoint latency ${ENDPOINT_LATENCY_MS} ms; ` +
+    `poll ${POLL_MS ?? "default (250)"} ms; lease TTL ${
+      LEASE_TTL_MS ?? "default (30000)"
+    } ms`,
+);
+console.log(
+  "| store | processes | callers/process | token requests per expiry | p50 ms | p99 ms | max ms |",
+);
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+
+try {
+  for (const name of STORES) {
+    const target = TARGETS[name];
+    if (target === undefined) {
+      throw new Error(
+        `Unknown store "${name}": expected kv, libsql, mysql or file`,
+      );
+    }
+    if (name === "mysql" && MYSQL_URL === undefined) {
+      console.log("Notice: MYSQL_URL is unset, the MySQL stampede is skipped");
+      continue;
+    }
+    if (name === "mysql") await dropTables(MYSQL_URL!, TABLE_PREFIX, true);
+    const dir = await Deno.makeTempDir({ prefix: "tokenstore_stampede_" });
+    const spec = target.spec(dir);
+    const store = await openStoreSpec(spec);
+    const userName = `stampede.${name}@example.com`;
+    try {
+      let token = await store.saveToken(
+        new OAuthToken({
+          userName,
+          clientId: DEFAULT_CLIENT.clientId,
+          clientSecret: DEFAULT_CLIENT.clientSecret,
+          refreshToken: server.issueRefreshToken({ userName }),
+        }),
+      );
+      await Promise.all(
+        workers.map((w) => w.send({ open: spec, query: { userName } })),
+      );
+      await Promise.all(workers.map((w) => w.next()));
+      let round = 0;
+      for (const processes of PROCESSES) {
+        for (const callers of CALLERS) {
+          round++;
+          // Expire the stored token: an access token whose time has passed.
+          token = await store.saveToken(
+            token.with({
+              accessToken: token.accessToken ?? "1000.expired-access-token",
+              expiresAt: Date.now() - 1000,
+            }),
+          );
+          const before = server.stats().token;
+          const active = workers.slice(0, processes);
+          await Promise.all(active.map((w) => w.send({ round, callers })));
+          const results = await Promise.all(
+            active.map((w) => w.next<RoundResult>()),
+          );
+          const requests = server.stats().token - before;
+          const stored = (await store.findToken({ userName }))!;
+          token = stored;
+          const hash = await tokenHash(stored.accessToken!);
+          const errors = results.flatMap((r) => r.errors);
+          const hashes = new Set(results.flatMap((r) => r.tokenHashes));
+          const latencies = results.flatMap((r) => r.latenciesMs).sort((a, b) =>
+            a - b
+          );
+          const problem = errors.length > 0
+            ? `${errors.length} calls failed: ${errors[0]}`
+            : hashes.size !== 1 || !hashes.has(hash)
+            ? "callers got different access tokens"
+            : requests !== 1
+            ? `${requests} token requests for one expiry`
+            : undefined;
+          const row: Row = {
+            store: target.label,
+            processes,
+            callers,
+            requests,
+            p50: percentile(latencies, 50),
+            p99: percentile(latencies, 99),
+            max: latencies[latencies.length - 1],
+            ok: problem === undefined,
+            problem,
+          };
+          rows.push(row);
+          console.log(
+            `| ${row.store} | ${processes} | ${callers} | ${requests}${
+              row.ok ? "" : " ✗"
+            } | ${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${
+              row.max.toFixed(1)
+            } |`,
+          );
+          if (problem) console.error(`  ${target.label}: ${problem}`);
+        }
+      }
+    } finally {
+      await store.close?.();
+      if (spec.kind === "mysql") await dropTables(spec.url, spec.table);
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+} finally {
+  const codes = await Promise.all(workers.map((w) => w.close()));
+  await server.close();
+  if (codes.some((code) => code !== 0)) {
+    console.error(`Worker exit codes: ${codes.join(", ")}`);
+    rows.push({
+      store: "workers",
+      processes: 0,
+      callers: 0,
+      requests: 0,
+      p50: 0,
+      p99: 0,
+      max: 0,
+      ok: false,
+    });
+  }
+}
+
+const failed = rows.filter((row) => !row.ok);
+const seconds = ((performance.now() - started) / 1000).toFixed(1);
+console.log(
+  failed.length === 0
+    ? `Stampede: 1 token request per expiry in all ${rows.length} configurations (${seconds} s)`
+    : `Stampede FAILED in ${failed.length} of ${rows.length} configurations (${seconds} s)`,
+);
+if (failed.length > 0) Deno.exit(1);
