@@ -92,11 +92,15 @@ export async function registerOperations<K extends Addressed>(
   const sample = seeded[0];
   const sampleKeys = byIndex.get(sample)!;
   // Both sides must find what was seeded, or the figures mean nothing.
-  assertSeeded(
-    `${name} (by user)`,
-    await store.findToken({ userName: sample.userName }),
-    sample,
-  );
+  for (
+    const query of [
+      { userName: sample.userName },
+      { refreshToken: sample.refreshToken },
+      { id: sample.id },
+    ]
+  ) {
+    assertSeeded(name, await store.findToken(query), sample);
+  }
   for (
     const [what, found] of [
       ["by user", await raw.findByUser(sampleKeys)],
