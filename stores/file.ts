@@ -34,11 +34,9 @@ import { resolve } from "@std/path";
 import { newTokenId } from "../core/id.ts";
 import { type OAuthToken, validateId } from "../core/token.ts";
 import {
-  matchesPlan,
   mergeFound,
   planQuery,
   planSave,
-  type QueryPlan,
   type TokenLock,
   type TokenQuery,
   type TokenStore,
@@ -58,6 +56,7 @@ import {
   writeFileAtomic,
 } from "./_file_lock.ts";
 import { formatTokenJson, parseTokenJson } from "./_json.ts";
+import { TokenMap } from "./_token_map.ts";
 
 /** Options of {@linkcode FileTokenStore}. */
 export interface FileTokenStoreOptions {
@@ -76,7 +75,7 @@ export interface FileTokenStoreOptions {
 /** Parsed tokens and the stat key of the file they came from. */
 interface Index {
   key: string | null;
-  tokens: Map<string, OAuthToken>;
+  tokens: TokenMap;
 }
 
 /** Default of {@linkcode FileTokenStoreOptions.lockTimeoutMs}. */
@@ -163,7 +162,7 @@ export class FileTokenStore implements TokenStore {
    */
   async findToken(query: TokenQuery | OAuthToken): Promise<OAuthToken | null> {
     const plan = planQuery(query);
-    return mergeFound(query, find((await this.#read()).tokens, plan));
+    return mergeFound(query, (await this.#read()).tokens.find(plan));
   }
 
   /**
@@ -184,13 +183,13 @@ export class FileTokenStore implements TokenStore {
     if (this.format === "zoho-csv") checkCsvToken(checked);
     const plan = planSave(checked);
     return await this.#mutate((tokens) => {
-      const existing = plan ? find(tokens, plan) : null;
+      const existing = plan ? tokens.find(plan) : null;
       let id = existing?.id ?? checked.id;
       if (id === undefined) {
         do id = newTokenId(); while (tokens.has(id));
       }
       const stored = checked.id === id ? checked : checked.with({ id });
-      tokens.set(id, stored);
+      tokens.set(stored);
       return { result: stored, changed: true };
     });
   }
@@ -279,17 +278,17 @@ export class FileTokenStore implements TokenStore {
   /** The tokens in the file, parsed again only when the file changed. */
   async #read(): Promise<Index> {
     const key = await statKey(this.path);
-    if (key === null) return { key: null, tokens: new Map() };
+    if (key === null) return { key: null, tokens: new TokenMap() };
     if (this.#index !== null && this.#index.key === key) return this.#index;
     const snapshot = await readSnapshot(this.path);
-    if (snapshot === null) return { key: null, tokens: new Map() };
+    if (snapshot === null) return { key: null, tokens: new TokenMap() };
     const parsed = this.#parse(snapshot.text);
     if (parsed.assignedIds) {
       // rows written without an id: give them ids in the file, once
       await this.#mutate(() => ({ result: undefined, changed: true }));
-      return this.#index ?? { key: null, tokens: new Map() };
+      return this.#index ?? { key: null, tokens: new TokenMap() };
     }
-    this.#index = { key: snapshot.key, tokens: byId(parsed.tokens) };
+    this.#index = { key: snapshot.key, tokens: TokenMap.of(parsed.tokens) };
     return this.#index;
   }
 
@@ -300,7 +299,7 @@ export class FileTokenStore implements TokenStore {
    */
   #mutate<T>(
     change: (
-      tokens: Map<string, OAuthToken>,
+      tokens: TokenMap,
     ) => { result: T; changed: boolean },
   ): Promise<T> {
     return withFileLock(this.#lockPath, this.#timeoutMs, async () => {
@@ -308,7 +307,7 @@ export class FileTokenStore implements TokenStore {
       const parsed = snapshot
         ? this.#parse(snapshot.text)
         : { tokens: [], layout: DEFAULT_CSV_LAYOUT, assignedIds: false };
-      const tokens = byId(parsed.tokens);
+      const tokens = TokenMap.of(parsed.tokens);
       const { result, changed } = change(tokens);
       if (changed || parsed.assignedIds) {
         const values = [...tokens.values()];
@@ -334,19 +333,4 @@ export class FileTokenStore implements TokenStore {
       assignedIds: false,
     };
   }
-}
-
-function byId(tokens: readonly OAuthToken[]): Map<string, OAuthToken> {
-  return new Map(tokens.map((token) => [token.id!, token]));
-}
-
-function find(
-  tokens: Map<string, OAuthToken>,
-  plan: QueryPlan,
-): OAuthToken | null {
-  if (plan.rule === "id") return tokens.get(plan.conditions[0][1]) ?? null;
-  for (const token of tokens.values()) {
-    if (matchesPlan(token, plan)) return token;
-  }
-  return null;
 }

@@ -21,17 +21,16 @@ import { newTokenId } from "../core/id.ts";
 import { type OAuthToken, validateId } from "../core/token.ts";
 import {
   type Lease,
-  matchesPlan,
   mergeFound,
   planQuery,
   planSave,
-  type QueryPlan,
   type TokenLock,
   type TokenQuery,
   type TokenStore,
   validateForSave,
   validateLeaseRequest,
 } from "../core/token_store.ts";
+import { TokenMap } from "./_token_map.ts";
 
 /**
  * Expiring leases held in this process's memory.
@@ -104,7 +103,7 @@ export class MemoryTokenLock implements TokenLock {
  * ```
  */
 export class MemoryTokenStore implements TokenStore {
-  #tokens = new Map<string, OAuthToken>();
+  #tokens = new TokenMap();
   /** In-process leases. */
   readonly lock: TokenLock = new MemoryTokenLock();
 
@@ -112,16 +111,6 @@ export class MemoryTokenStore implements TokenStore {
     let id = newTokenId();
     while (this.#tokens.has(id)) id = newTokenId();
     return id;
-  }
-
-  #find(plan: QueryPlan): OAuthToken | null {
-    if (plan.rule === "id") {
-      return this.#tokens.get(plan.conditions[0][1]) ?? null;
-    }
-    for (const token of this.#tokens.values()) {
-      if (matchesPlan(token, plan)) return token;
-    }
-    return null;
   }
 
   /**
@@ -140,7 +129,9 @@ export class MemoryTokenStore implements TokenStore {
    */
   findToken(query: TokenQuery | OAuthToken): Promise<OAuthToken | null> {
     try {
-      return Promise.resolve(mergeFound(query, this.#find(planQuery(query))));
+      return Promise.resolve(
+        mergeFound(query, this.#tokens.find(planQuery(query))),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -166,10 +157,10 @@ export class MemoryTokenStore implements TokenStore {
     try {
       const checked = validateForSave(token);
       const plan = planSave(checked);
-      const existing = plan ? this.#find(plan) : null;
+      const existing = plan ? this.#tokens.find(plan) : null;
       const id = existing?.id ?? checked.id ?? this.#freshId();
       const stored = checked.id === id ? checked : checked.with({ id });
-      this.#tokens.set(id, stored);
+      this.#tokens.set(stored);
       return Promise.resolve(stored);
     } catch (error) {
       return Promise.reject(error);

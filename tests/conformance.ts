@@ -302,6 +302,18 @@ export function testTokenStore(
     assertEquals(all[0].refreshToken, "1000.new-refresh");
     assertEquals(all[0].accessToken, "1000.new-access");
     assertEquals(all[0].expiresAt, 42);
+    // the old values no longer find it; the new ones do
+    assertEquals(await s.findToken({ refreshToken: first.refreshToken }), null);
+    assertEquals(await s.findToken({ accessToken: first.accessToken }), null);
+    assertEquals(await s.findToken({ grantToken: first.grantToken }), null);
+    assertEquals(
+      (await s.findToken({ refreshToken: "1000.new-refresh" }))?.id,
+      first.id,
+    );
+    assertEquals(
+      (await s.findToken({ accessToken: "1000.new-access" }))?.id,
+      first.id,
+    );
     // by id: the token's id decides the row
     const third = await s.saveToken(
       second.with({ userName: "renamed@example.com" }),
