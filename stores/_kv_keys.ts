@@ -93,27 +93,25 @@ function field(record: Record<string, unknown>, name: string): string | null {
 export async function naturalKeys(record: unknown): Promise<NaturalKey[]> {
   if (record === null || typeof record !== "object") return [];
   const r = record as Record<string, unknown>;
-  const clientId = field(r, "clientId");
-  const client = clientId === null ? "" : await hashValue(clientId);
+  const values = [
+    "clientId",
+    "userName",
+    "accessToken",
+    "grantToken",
+    "refreshToken",
+  ]
+    .map((name) => field(r, name));
+  // hash every value at once: one digest after another costs ~45 µs each
+  const [client, user, access, grant, refresh] = await Promise.all(
+    values.map((value) => value === null ? null : hashValue(value)),
+  );
+  const clientPart = client ?? "";
   const keys: NaturalKey[] = [];
-  const userName = field(r, "userName");
-  if (userName !== null) {
-    keys.push({ kind: "user", group: [await hashValue(userName), client] });
-  }
-  const accessToken = field(r, "accessToken");
-  if (accessToken !== null) {
-    keys.push({ kind: "access", group: [await hashValue(accessToken)] });
-  }
-  const grantToken = field(r, "grantToken");
-  if (grantToken !== null) {
-    keys.push({ kind: "grant", group: [await hashValue(grantToken), client] });
-  }
-  const refreshToken = field(r, "refreshToken");
-  if (refreshToken !== null) {
-    keys.push({
-      kind: "refresh",
-      group: [await hashValue(refreshToken), client],
-    });
+  if (user !== null) keys.push({ kind: "user", group: [user, clientPart] });
+  if (access !== null) keys.push({ kind: "access", group: [access] });
+  if (grant !== null) keys.push({ kind: "grant", group: [grant, clientPart] });
+  if (refresh !== null) {
+    keys.push({ kind: "refresh", group: [refresh, clientPart] });
   }
   return keys;
 }

@@ -188,8 +188,10 @@ export async function saveOnce(
     : null;
   const id = existing?.token.id ?? token.id ?? newTokenId();
   const stored = token.id === id ? token : token.with({ id });
-  const before = existing ? await naturalKeys(existing.entry.value) : [];
-  const after = await naturalKeys(stored.toRecord());
+  const [before, after] = await Promise.all([
+    existing ? naturalKeys(existing.entry.value) : [],
+    naturalKeys(stored.toRecord()),
+  ]);
   const removed = minus(before, after);
   const added = minus(after, before);
   const touched = [...removed, ...added];
