@@ -376,7 +376,7 @@ export class TokenClient {
         secrets: [token.refreshToken, clientSecret, token.accessToken],
         deadline,
       });
-      return await this.#save(token, grant);
+      return await this.#save(token, grant, deadline);
     }
     if (token.grantToken !== undefined && token.accessToken === undefined) {
       return await this.#exchange(token, deadline);
@@ -407,16 +407,39 @@ export class TokenClient {
       secrets: [token.grantToken, clientSecret],
       deadline,
     });
-    return await this.#save(token, grant);
+    return await this.#save(token, grant, deadline);
   }
 
-  /** Saves the grant into the stored token, keeping its id and other fields. */
-  #save(token: OAuthToken, grant: TokenGrant): Promise<OAuthToken> {
-    return this.#store.saveToken(token.with({
+  /**
+   * Saves the grant into the stored token, keeping its id and other fields.
+   * A transient store failure (`BACKEND`, `CONFLICT`) is retried with the
+   * endpoint's backoff: the tokens just issued (a rotated refresh token
+   * above all) exist nowhere else.
+   */
+  async #save(
+    token: OAuthToken,
+    grant: TokenGrant,
+    deadline?: number,
+  ): Promise<OAuthToken> {
+    const fresh = token.with({
       accessToken: grant.accessToken,
       expiresAt: grant.expiresAt,
       refreshToken: grant.refreshToken ?? token.refreshToken,
       apiDomain: grant.apiDomain ?? token.apiDomain,
-    }));
+    });
+    const { maxAttempts, baseDelayMs, maxDelayMs, sleep } = this.#endpoint;
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#store.saveToken(fresh);
+      } catch (error) {
+        const transient = error instanceof TokenStoreError &&
+          (error.code === "BACKEND" || error.code === "CONFLICT");
+        const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)) *
+          (0.5 + Math.random() / 2);
+        const late = deadline !== undefined && Date.now() + delay >= deadline;
+        if (!transient || attempt >= maxAttempts || late) throw error;
+        await sleep(delay);
+      }
+    }
   }
 }
