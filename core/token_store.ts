@@ -43,6 +43,31 @@ export interface Lease {
   readonly key: string;
   /** Frees the lease if it is still this holder's; otherwise does nothing. */
   release(): Promise<void>;
+  /**
+   * Extends the lease to `ttlMs` from now if it is still this holder's.
+   * Resolves `false` when it is not (it expired and another holder took it, or it was released).
+   *
+   * A lease that expired but that nobody has taken since is still this
+   * holder's while the store still records it, and is renewed. Once
+   * `false`, the lease is lost for good: take a new one with
+   * {@linkcode TokenLock.acquire}. Optional so that stores written before it
+   * still type-check; every store in this package implements it.
+   *
+   * @example Keep a lease alive during a long operation
+   * ```ts
+   * import { MemoryTokenLock } from "@tokenstore/tokenstore/memory";
+   *
+   * const lease = await new MemoryTokenLock().acquire("refresh:a1", { ttlMs: 10_000 });
+   * const stillOurs = await lease?.renew?.({ ttlMs: 10_000 }); // true
+   * await lease?.release();
+   * ```
+   *
+   * @param options `ttlMs`: the lease's new time to live, from now; checked
+   * like {@linkcode TokenLock.acquire}'s.
+   * @returns `true` when the lease was extended.
+   * @throws {TypeError} when `ttlMs` is not a positive, finite number.
+   */
+  renew?(options: { ttlMs: number }): Promise<boolean>;
 }
 
 /**

@@ -2,6 +2,8 @@
  * Expiring leases for the file store, kept in a sidecar file
  * (`<path>.leases.json`: `{"version": 1, "leases": {key: {owner, expiresAt}}}`)
  * that is read, changed and replaced atomically under the store's file lock.
+ * Expired entries are pruned on every write, so a lease that expired can be
+ * renewed only until the next write to the file.
  *
  * @module
  */
@@ -62,6 +64,15 @@ export class FileTokenLock implements TokenLock {
           return true;
         });
       },
+      renew: async (options: { ttlMs: number }) => {
+        const ttlMs = validateLeaseRequest(key, options);
+        // an expired entry nobody took (or pruned) since is still ours
+        return await this.#change((leases, now) => {
+          if (leases.get(key)?.owner !== owner) return false;
+          leases.set(key, { owner, expiresAt: now + ttlMs });
+          return true;
+        });
+      },
     };
   }
 
@@ -75,6 +86,9 @@ export class FileTokenLock implements TokenLock {
         ? this.#parse(snapshot.text)
         : new Map<string, Held>();
       const now = Date.now();
+      // `fn` sees expired entries too (a renewal needs its own); they are
+      // pruned afterwards
+      const changed = fn(leases, now);
       let pruned = false;
       for (const [key, held] of leases) {
         if (held.expiresAt <= now) {
@@ -82,7 +96,6 @@ export class FileTokenLock implements TokenLock {
           pruned = true;
         }
       }
-      const changed = fn(leases, now);
       if (changed || pruned) {
         await writeFileAtomic(
           this.#path,

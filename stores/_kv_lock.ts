@@ -2,7 +2,8 @@
  * Expiring leases in Deno KV (private): `[...prefix, "lock", key]` holds
  * `{ owner, expiresAt }`, written with `expireIn` so that KV drops it by
  * itself; since KV deletes expired keys late, `expiresAt` inside the value
- * decides.
+ * decides. Renewal rewrites the value (new `expiresAt`, new `expireIn`)
+ * only if it still names the holder, checked on its versionstamp.
  *
  * @module
  */
@@ -22,7 +23,6 @@ export interface LeaseValue {
   expiresAt: number;
 }
 
-/** Longest lease key accepted (characters). */
 /** Attempts when a check fails because the lease changed meanwhile. */
 const ATTEMPTS = 5;
 
@@ -99,6 +99,29 @@ export class KvLeases implements TokenLock {
             if (result.ok) break;
           }
           released = true;
+        });
+      },
+      renew(options: { ttlMs: number }): Promise<boolean> {
+        let ttlMs: number;
+        try {
+          ttlMs = validateLeaseRequest(key, options);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        if (released) return Promise.resolve(false);
+        return run("renew lease", async () => {
+          for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+            const entry = await kv.get(kvKey, { consistency: "strong" });
+            // expired but not yet taken (nor dropped by KV): still ours
+            const value = entry.value as Partial<LeaseValue> | null;
+            if (value?.owner !== owner) return false;
+            const next: LeaseValue = { owner, expiresAt: Date.now() + ttlMs };
+            const result = await kv.atomic().check(entry)
+              .set(kvKey, next, { expireIn: Math.ceil(ttlMs) })
+              .commit();
+            if (result.ok) return true;
+          }
+          return false;
         });
       },
     };

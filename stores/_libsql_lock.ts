@@ -1,6 +1,6 @@
 /**
  * Expiring leases in a libSQL table: one atomic upsert takes a free or
- * expired lease; release deletes only the caller's own row. Time is the
+ * expired lease; renewal and release change only the caller's own row. Time is the
  * database's clock, so every process and isolate using one database agrees.
  *
  * @module
@@ -77,6 +77,21 @@ export class LibsqlTokenLock implements TokenLock {
               args: [key, owner],
             }),
         );
+      },
+      async renew(options: { ttlMs: number }): Promise<boolean> {
+        const ttlMs = validateLeaseRequest(key, options);
+        // an expired row nobody took since still names us: renewed too
+        const renewed = await withRetry(
+          `renew lease in libSQL table "${lockTable}"`,
+          host.secrets,
+          () =>
+            host.client.execute({
+              sql: `UPDATE ${lockTable} SET expires_at = ${NOW_MS} + ? ` +
+                `WHERE lock_key = ? AND owner = ?`,
+              args: [Math.ceil(ttlMs), key, owner],
+            }),
+        );
+        return renewed.rowsAffected === 1;
       },
     };
   }

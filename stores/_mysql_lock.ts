@@ -1,8 +1,8 @@
 /**
  * Expiring leases in a MySQL table: one `INSERT ... ON DUPLICATE KEY UPDATE`
  * takes a free or expired lease (the row is only overwritten when its expiry
- * has passed), then the owner is read back; release deletes only the
- * caller's own row. Time is the database's clock, so every process using the
+ * has passed), then the owner is read back; renewal and release change only
+ * the caller's own row. Time is the database's clock, so every process using the
  * database agrees.
  *
  * @module
@@ -84,6 +84,31 @@ export class MysqlTokenLock implements TokenLock {
               `DELETE FROM ${lockTable} WHERE lock_key = ? AND owner = ?`,
               [key, owner],
             ),
+        );
+      },
+      async renew(options: { ttlMs: number }): Promise<boolean> {
+        const ttlMs = validateLeaseRequest(key, options);
+        // an expired row nobody took since still names us: renewed too
+        return await withRetry(
+          `renew lease in ${where}`,
+          host.secrets,
+          async () => {
+            const [result] = await host.pool.execute(
+              `UPDATE ${lockTable} SET expires_at = ${NOW_MS} + ? ` +
+                `WHERE lock_key = ? AND owner = ?`,
+              [Math.ceil(ttlMs), key, owner],
+            );
+            if ((result as { affectedRows?: number }).affectedRows === 1) {
+              return true;
+            }
+            // without CLIENT_FOUND_ROWS an unchanged expiry counts 0 rows:
+            // the owner decides (once another holder's, never ours again)
+            const [rows] = await host.pool.execute(
+              `SELECT owner FROM ${lockTable} WHERE lock_key = ?`,
+              [key],
+            );
+            return (rows as { owner: string }[])[0]?.owner === owner;
+          },
         );
       },
     };

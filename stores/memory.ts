@@ -42,6 +42,7 @@ import { TokenMap } from "./_token_map.ts";
  * const lock = new MemoryTokenLock();
  * const lease = await lock.acquire("refresh:a1", { ttlMs: 10_000 });
  * console.log(await lock.acquire("refresh:a1", { ttlMs: 10_000 })); // null
+ * console.log(await lease?.renew?.({ ttlMs: 10_000 })); // true
  * await lease?.release();
  * ```
  */
@@ -83,6 +84,18 @@ export class MemoryTokenLock implements TokenLock {
       release(): Promise<void> {
         if (leases.get(key)?.owner === owner) leases.delete(key);
         return Promise.resolve();
+      },
+      renew(options: { ttlMs: number }): Promise<boolean> {
+        let ttlMs: number;
+        try {
+          ttlMs = validateLeaseRequest(key, options);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        // an expired entry nobody took since is still ours
+        if (leases.get(key)?.owner !== owner) return Promise.resolve(false);
+        leases.set(key, { owner, expiresAt: Date.now() + ttlMs });
+        return Promise.resolve(true);
       },
     });
   }

@@ -602,4 +602,51 @@ export function testTokenStore(
       assert(error.message.includes(names), error.message);
     }
   });
+
+  test("lease renew extends it while still ours, false once released or taken over", async (s) => {
+    const lock = s.lock;
+    assertExists(lock, "every store in this package provides a lock");
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const lease = await lock.acquire("refresh:renew", { ttlMs: 300 });
+    assertExists(lease);
+    assertExists(lease.renew, "every store in this package renews leases");
+    assertEquals(await lease.renew({ ttlMs: 2_000 }), true);
+    // past the original ttlMs: the renewal keeps it ours
+    await sleep(500);
+    assertEquals(await lock.acquire("refresh:renew", { ttlMs: 10_000 }), null);
+    assertEquals(await lease.renew({ ttlMs: 2_000 }), true);
+    await lease.release();
+    assertEquals(await lease.renew({ ttlMs: 10_000 }), false);
+    // released means free: the failed renewal did not take it back
+    const short = await lock.acquire("refresh:renew", { ttlMs: 150 });
+    assertExists(short);
+    assertEquals(await lease.renew({ ttlMs: 10_000 }), false);
+    // expired and taken over: false, and the new holder keeps it
+    await sleep(250);
+    const next = await lock.acquire("refresh:renew", { ttlMs: 10_000 });
+    assertExists(next);
+    assertEquals(await short.renew!({ ttlMs: 10_000 }), false);
+    assertEquals(await lock.acquire("refresh:renew", { ttlMs: 10_000 }), null);
+    assertEquals(await next.renew!({ ttlMs: 10_000 }), true);
+    // bad ttlMs: the same TypeError as acquire, and the lease is unchanged
+    for (const ttlMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, "1000"]) {
+      const error = await assertRejects(
+        () => next.renew!({ ttlMs: ttlMs as number }),
+        TypeError,
+      );
+      assert(error.message.includes("ttlMs"), error.message);
+    }
+    await assertRejects(
+      () => next.renew!(undefined as unknown as { ttlMs: number }),
+      TypeError,
+    );
+    assertEquals(await lock.acquire("refresh:renew", { ttlMs: 10_000 }), null);
+    // the new expiry is ttlMs from now, even when shorter than before
+    assertEquals(await next.renew!({ ttlMs: 150 }), true);
+    await sleep(250);
+    const last = await lock.acquire("refresh:renew", { ttlMs: 10_000 });
+    assertExists(last);
+    assertEquals(await next.renew!({ ttlMs: 10_000 }), false);
+    await last.release();
+  });
 }
