@@ -9,53 +9,13 @@ import {
   assertNotEquals,
   assertRejects,
 } from "@std/assert";
+import { DEFAULT_CLIENT, startTokenServer } from "./fixtures/token_server.ts";
 import {
-  DEFAULT_CLIENT,
-  startTokenServer,
-  type TokenServer,
-} from "./fixtures/token_server.ts";
-
-const CLIENT = {
-  client_id: DEFAULT_CLIENT.clientId,
-  client_secret: DEFAULT_CLIENT.clientSecret,
-};
-
-async function post(
-  url: string,
-  form: Record<string, string>,
-): Promise<
-  { status: number; headers: Headers; body: Record<string, unknown> }
-> {
-  const response = await fetch(url, {
-    method: "POST",
-    body: new URLSearchParams(form),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: text === "" ? {} : JSON.parse(text),
-  };
-}
-
-function exchange(server: TokenServer, code: string, extra = {}) {
-  return post(server.url, {
-    grant_type: "authorization_code",
-    code,
-    redirect_uri: DEFAULT_CLIENT.redirectUrl,
-    ...CLIENT,
-    ...extra,
-  });
-}
-
-function refresh(server: TokenServer, refreshToken: string, extra = {}) {
-  return post(server.url, {
-    grant_type: "refresh_token",
-    refresh_token: refreshToken,
-    ...CLIENT,
-    ...extra,
-  });
-}
+  CLIENT,
+  exchange,
+  post,
+  refresh,
+} from "./fixtures/token_server_http.ts";
 
 Deno.test("token server: authorization_code grant issues tokens once per code", async () => {
   const now = 1_800_000_000_000;
@@ -82,6 +42,9 @@ Deno.test("token server: authorization_code grant issues tokens once per code", 
     revoke: 0,
     api: 0,
     api401: 0,
+    reuseDetected: 0,
+    familiesRevoked: 0,
+    lost: 0,
   });
   assertEquals(server.requests.map((r) => r.outcome), [
     "issued",
