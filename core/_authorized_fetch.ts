@@ -1,6 +1,8 @@
 /**
  * `fetch` with an OAuth `Authorization` header that refreshes the token once
- * when the API answers 401.
+ * when the API answers 401 because the access token is invalid or expired
+ * (design rule 8): never for a scope error, which a refresh cannot fix, and
+ * at most once per token per `minRefreshIntervalMs` across processes.
  *
  * @module
  */
@@ -8,7 +10,11 @@
 import type { OAuthToken } from "./token.ts";
 import type { TokenQuery } from "./token_store.ts";
 
-import type { TokenFetchInit } from "./token_client.ts";
+/** `fetch` options plus the query of the token to authorise with. */
+export type TokenFetchInit = RequestInit & {
+  /** Which token to use, by the store's matching rules. */
+  token: TokenQuery;
+};
 
 /** What {@linkcode authorizedFetch} needs from the client. */
 export interface AuthorizedFetchDeps {
@@ -17,12 +23,60 @@ export interface AuthorizedFetchDeps {
   getToken: (query: TokenQuery) => Promise<OAuthToken>;
   /** Refreshes unless someone already replaced this token's access token. */
   refresh: (token: OAuthToken) => Promise<OAuthToken>;
+  /** Whether a forced refresh of this token is allowed now (the cooldown). */
+  mayForceRefresh: (token: OAuthToken) => Promise<boolean>;
+  /** The token as stored now (another process may have refreshed it). */
+  reread: (token: OAuthToken) => Promise<OAuthToken | null>;
+}
+
+/** Zoho's `code`s of an access token that is invalid or expired. */
+const ZOHO_INVALID = new Set([
+  "INVALID_TOKEN",
+  "INVALID_OAUTHTOKEN",
+  "OAUTH_TOKEN_EXPIRED",
+  "AUTHENTICATION_FAILURE",
+]);
+
+/**
+ * Whether a 401 answer says the access token is invalid or expired, or gives
+ * no reason: then a refresh may help. Zoho's `{"code":"INVALID_TOKEN"}` and
+ * RFC 6750's `error="invalid_token"` do; a scope error or any other stated
+ * reason does not.
+ *
+ * @param response The 401 response (its body is read from a clone).
+ */
+export async function refreshMayHelp(response: Response): Promise<boolean> {
+  const challenge = response.headers.get("www-authenticate");
+  const error = challenge === null
+    ? null
+    : /\berror\s*=\s*"?([A-Za-z_]+)"?/i.exec(challenge)?.[1];
+  if (error) return error.toLowerCase() === "invalid_token";
+  let text = "";
+  try {
+    text = await response.clone().text();
+  } catch {
+    return true;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return true;
+  }
+  if (body === null || typeof body !== "object") return true;
+  const { code, error: oauthError } = body as Record<string, unknown>;
+  if (typeof code === "string") return ZOHO_INVALID.has(code.toUpperCase());
+  if (typeof oauthError === "string") {
+    return oauthError.toLowerCase() === "invalid_token";
+  }
+  return true;
 }
 
 /**
- * Sends the request with the token's access token; on 401 refreshes once and
- * sends it again (the body is kept by cloning the request before the first
- * send).
+ * Sends the request with the token's access token; on a 401 that a refresh
+ * may fix, refreshes once (or picks up another process's refresh during the
+ * cooldown) and sends it again. The body is kept by cloning the request
+ * before the first send.
  */
 export async function authorizedFetch(
   input: string | URL | Request,
@@ -35,7 +89,7 @@ export async function authorizedFetch(
     );
   }
   const { token: query, ...rest } = init;
-  let token = await deps.getToken(query);
+  const token = await deps.getToken(query);
   let target = input;
   if (
     typeof input === "string" && input.startsWith("/") &&
@@ -46,9 +100,16 @@ export async function authorizedFetch(
   const base = new Request(target, rest);
   const first = await send(base.clone(), token, deps);
   if (first.status !== 401 || base.bodyUsed) return first;
+  if (!await refreshMayHelp(first)) return first;
+  let next: OAuthToken | null;
+  if (await deps.mayForceRefresh(token)) {
+    next = await deps.refresh(token);
+  } else {
+    next = await deps.reread(token);
+    if (next === null || next.accessToken === token.accessToken) return first;
+  }
   await first.body?.cancel();
-  token = await deps.refresh(token);
-  return await send(base, token, deps);
+  return await send(base, next, deps);
 }
 
 function send(

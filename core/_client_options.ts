@@ -4,13 +4,81 @@
  * @module
  */
 
-import type { CoordinatorConfig } from "./_refresh_coordinator.ts";
 import { redact } from "./_redact.ts";
 import type { EndpointConfig } from "./_token_endpoint.ts";
-import { DATA_CENTERS, isDataCenter } from "./data_centers.ts";
+import { DATA_CENTERS, type DataCenter, isDataCenter } from "./data_centers.ts";
 import { SECRET_FIELDS } from "./token.ts";
-import type { TokenClientOptions } from "./token_client.ts";
 import type { TokenQuery, TokenStore } from "./token_store.ts";
+
+/** Retry settings for requests to the token endpoint. */
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 4. */
+  maxAttempts?: number;
+  /** Backoff before the second attempt (doubled each time, full jitter). Default 500 ms. */
+  baseDelayMs?: number;
+  /** Longest wait between attempts; a longer `Retry-After` ends the retries. Default 10 000 ms. */
+  maxDelayMs?: number;
+}
+
+/** Options of {@linkcode TokenClient}. */
+export interface TokenClientOptions {
+  /** Where tokens are kept. With a `lock`, refreshes are coordinated across processes. */
+  store: TokenStore;
+  /** OAuth client id, used when a stored token has none. */
+  clientId: string;
+  /** OAuth client secret, used when a stored token has none. */
+  clientSecret: string;
+  /** Redirect URL registered for the client, sent with grant exchanges. */
+  redirectUrl?: string;
+  /** Zoho data center whose accounts server to use. Default `"US"`. */
+  dataCenter?: DataCenter;
+  /** Token endpoint; overrides `dataCenter` (any RFC 6749 endpoint). */
+  tokenUrl?: string | URL;
+  /** Revocation endpoint. Default: the token URL + `/revoke`. */
+  revokeUrl?: string | URL;
+  /**
+   * Refresh this long before expiry. Default 60 000 ms. A token living
+   * shorter than twice this is refreshed at half its lifetime.
+   */
+  refreshSkewMs?: number;
+  /** The `fetch` to use. Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** The clock (epoch ms) for expiry. Default `Date.now`. */
+  now?: () => number;
+  /** Scheme of the `Authorization` header `fetch` adds. Default `"Zoho-oauthtoken"`. */
+  authScheme?: string;
+  /** Timeout of each request to the token endpoint. Default 15 000 ms. */
+  requestTimeoutMs?: number;
+  /** Retries of network errors, 5xx and rate limits. */
+  retry?: RetryOptions;
+  /**
+   * Lifetime of the refresh lease if its holder dies. Default 30 000 ms.
+   * Before each token request the holder extends it past the request's
+   * timeout, and it renews it while a save is retried.
+   */
+  leaseTtlMs?: number;
+  /** How often a process waiting for another's refresh reads the store. Default 250 ms. */
+  pollIntervalMs?: number;
+  /** Waits between retries and polls. Default: a `setTimeout` promise. */
+  sleep?: (ms: number) => Promise<void>;
+  /**
+   * How long saving freshly issued tokens is retried through a store outage
+   * before a `"persistfailed"` event. Default 120 000 ms.
+   */
+  persistTimeoutMs?: number;
+  /**
+   * Whether the server rotates refresh tokens: then a refresh token whose
+   * request had an unknown outcome is never presented again. `"auto"`
+   * (default) learns it from the server's answers, and until then assumes
+   * it may (Zoho's data centers do not rotate).
+   */
+  rotation?: "auto" | boolean;
+  /**
+   * Least time between two refreshes of one token forced by 401 answers,
+   * across every process sharing the store. Default 120 000 ms.
+   */
+  minRefreshIntervalMs?: number;
+}
 
 /** Every option of a client, checked and with its default. */
 export interface ResolvedClientOptions {
@@ -23,7 +91,13 @@ export interface ResolvedClientOptions {
   skewMs: number;
   authScheme: string;
   endpoint: EndpointConfig;
-  coordinator: CoordinatorConfig;
+  leaseTtlMs: number;
+  pollIntervalMs: number;
+  persistTimeoutMs: number;
+  /** `rotation` as given, and what `"auto"` starts from. */
+  rotation: "auto" | boolean;
+  knownRotates: boolean | undefined;
+  minRefreshIntervalMs: number;
 }
 
 const AUTH_SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -70,6 +144,14 @@ export function resolveClientOptions(
   const sleep = optionalFunction("sleep", options.sleep) ??
     ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const retry = options.retry ?? {};
+  const rotation = options.rotation ?? "auto";
+  if (rotation !== "auto" && typeof rotation !== "boolean") {
+    throw new TypeError(
+      `Invalid TokenClient option "rotation": expected "auto", true or false, got ${
+        JSON.stringify(rotation)
+      }`,
+    );
+  }
   return {
     store,
     clientId: requiredString("clientId", options.clientId),
@@ -100,17 +182,40 @@ export function resolveClientOptions(
       baseDelayMs: nonNegative("retry.baseDelayMs", retry.baseDelayMs, 500),
       maxDelayMs: nonNegative("retry.maxDelayMs", retry.maxDelayMs, 10_000),
     },
-    coordinator: {
-      store,
-      leaseTtlMs: nonNegative("leaseTtlMs", options.leaseTtlMs, 30_000),
-      pollIntervalMs: nonNegative(
-        "pollIntervalMs",
-        options.pollIntervalMs,
-        250,
-      ),
-      sleep,
-    },
+    leaseTtlMs: positive("leaseTtlMs", options.leaseTtlMs, 30_000),
+    pollIntervalMs: nonNegative(
+      "pollIntervalMs",
+      options.pollIntervalMs,
+      250,
+    ),
+    persistTimeoutMs: nonNegative(
+      "persistTimeoutMs",
+      options.persistTimeoutMs,
+      120_000,
+    ),
+    rotation,
+    // Zoho's accounts servers do not rotate refresh tokens.
+    knownRotates: options.tokenUrl === undefined ? false : undefined,
+    minRefreshIntervalMs: nonNegative(
+      "minRefreshIntervalMs",
+      options.minRefreshIntervalMs,
+      120_000,
+    ),
   };
+}
+
+function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+): number {
+  const checked = nonNegative(name, value, fallback);
+  if (checked === 0) {
+    throw new TypeError(
+      `Invalid TokenClient option "${name}": expected a positive number, got 0`,
+    );
+  }
+  return checked;
 }
 
 /** A query described without secrets, for error messages. */

@@ -4,15 +4,18 @@
  *
  * 1. take the lease `refresh:<id>` on `store.lock`;
  * 2. re-read the token (another process may have refreshed it);
- * 3. refresh only if it still needs it; save; release.
+ * 3. refresh only if it still needs it; save; release once the save is done
+ *    (the work renews the lease while it sends requests and retries saves).
  *
  * Without the lease, poll the store until the token no longer needs work or
  * the lease can be taken (its holder finished, failed or died and the lease
- * expired).
+ * expired). A holder that loses its lease before sending goes back to
+ * waiting.
  *
  * @module
  */
 
+import { HeldLease, LeaseLostError } from "./_lease.ts";
 import { TokenStoreError } from "./errors.ts";
 import type { OAuthToken } from "./token.ts";
 import type { TokenStore } from "./token_store.ts";
@@ -20,21 +23,32 @@ import type { TokenStore } from "./token_store.ts";
 /** Whether a stored token still needs the work (refresh or exchange). */
 export type NeedsWork = (token: OAuthToken) => boolean;
 
+/** What the work hands back: the token, and the save still running, if any. */
+export interface WorkResult {
+  token: OAuthToken;
+  /** Settles once the issued token is saved or the save gave up. */
+  persisted?: Promise<void>;
+}
+
 /**
- * Refreshes `token` and saves it; `deadline` (real-time epoch ms) is when the
- * lease runs out, so no request should still be running then.
+ * Refreshes `token` and saves it; `lease` is the held refresh lease, which
+ * the work must keep covering its requests ({@linkcode HeldLease.cover}).
  */
 export type Work = (
   token: OAuthToken,
-  deadline: number | undefined,
-) => Promise<OAuthToken>;
+  lease: HeldLease | undefined,
+) => Promise<WorkResult>;
 
 /** Settings of a {@linkcode RefreshCoordinator}. */
 export interface CoordinatorConfig {
   store: TokenStore;
   leaseTtlMs: number;
+  /** Longest a holder's lease may be extended to (a request's timeout plus a margin). */
+  holdMs: number;
   pollIntervalMs: number;
   sleep: (ms: number) => Promise<void>;
+  /** Reads token `id` (the store, or a token issued but not yet saved). */
+  read: (id: string) => Promise<OAuthToken | null>;
 }
 
 /** The single-flight map and the lease protocol for one client. */
@@ -71,33 +85,34 @@ export class RefreshCoordinator {
     needsWork: NeedsWork,
     work: Work,
   ): Promise<OAuthToken> {
-    const { store, leaseTtlMs, pollIntervalMs, sleep } = this.#config;
+    const { store, leaseTtlMs, holdMs, pollIntervalMs, sleep } = this.#config;
     const lock = store.lock;
     if (lock === undefined) {
       const current = await this.#read(id);
-      return needsWork(current) ? await work(current, undefined) : current;
+      if (!needsWork(current)) return current;
+      return (await work(current, undefined)).token;
     }
     const key = `refresh:${id}`;
-    const maxWaitMs = Math.max(2 * leaseTtlMs, 10 * pollIntervalMs);
-    // A margin so that the holder's last request ends before its lease does.
-    const marginMs = Math.min(1000, Math.floor(leaseTtlMs / 10));
+    const maxWaitMs = Math.max(2 * (holdMs + leaseTtlMs), 10 * pollIntervalMs);
     let waitedMs = 0;
     for (;;) {
       const current = await this.#read(id);
       if (!needsWork(current)) return current;
-      const lease = await lock.acquire(key, { ttlMs: leaseTtlMs });
+      const lease = await HeldLease.take(lock, key, leaseTtlMs);
       if (lease !== null) {
-        const deadline = Date.now() + leaseTtlMs - marginMs;
+        let result: WorkResult | undefined;
         try {
           const again = await this.#read(id);
           if (!needsWork(again)) return again;
-          return await work(again, deadline);
+          result = await work(again, lease);
+          return result.token;
+        } catch (error) {
+          if (!(error instanceof LeaseLostError)) throw error;
+          // Another holder took over before anything was sent: wait for it.
         } finally {
-          try {
-            await lease.release();
-          } catch {
-            // The lease expires by itself after leaseTtlMs.
-          }
+          const persisted = result?.persisted;
+          if (persisted === undefined) await lease.release();
+          else persisted.finally(() => lease.release());
         }
       }
       if (waitedMs >= maxWaitMs) {
@@ -112,7 +127,7 @@ export class RefreshCoordinator {
   }
 
   async #read(id: string): Promise<OAuthToken> {
-    const token = await this.#config.store.findTokenById(id);
+    const token = await this.#config.read(id);
     if (token === null) {
       throw new TokenStoreError(
         "INVALID_QUERY",

@@ -9,6 +9,7 @@
  */
 
 import { redact, scrub } from "./_redact.ts";
+import { retry } from "./_retry.ts";
 import { OAuthError, RateLimitError, TokenRevokedError } from "./errors.ts";
 
 /** How the client reaches the endpoint; every field resolved. */
@@ -28,6 +29,8 @@ export interface TokenGrant {
   accessToken: string;
   /** Epoch ms, from `expires_in` and the config's clock. */
   expiresAt: number;
+  /** The lifetime the server gave, ms. */
+  lifetimeMs: number;
   refreshToken?: string;
   apiDomain?: string;
 }
@@ -37,8 +40,20 @@ export interface FormRequest {
   url: string;
   params: Record<string, string | undefined>;
   secrets: readonly (string | undefined)[];
-  /** Real-time epoch ms after which no attempt starts and no wait ends. */
-  deadline?: number;
+  /**
+   * Whether an attempt whose outcome is unknown (timeout, connection lost
+   * after sending) may be sent again. Default `true`; `false` for a refresh
+   * token on a server that rotates them (presenting it twice revokes it).
+   */
+  resendUnknown?: boolean;
+  /**
+   * Runs before every attempt is sent, with the attempt's timeout: the
+   * refresh holder extends its lease past it here. Throwing stops the
+   * request before anything is sent.
+   */
+  beforeSend?: (timeoutMs: number) => Promise<void>;
+  /** Called with each failed attempt's error (rate limits are reported from here). */
+  onError?: (error: unknown) => void;
 }
 
 interface RawResponse {
@@ -93,39 +108,43 @@ async function postForm(
     if (value !== undefined) params.set(name, value);
   }
   const body = params.toString();
-  for (let attempt = 1;; attempt++) {
+  return await retry(async () => {
+    await request.beforeSend?.(config.timeoutMs);
     try {
       const response = await send(config, request, body);
       return interpret(response, request, config.now(), options);
     } catch (error) {
-      const delay = retryDelay(config, attempt, error);
-      if (delay === null) throw error;
-      if (request.deadline !== undefined) {
-        if (Date.now() + delay >= request.deadline) throw error;
-      }
-      await config.sleep(delay);
+      request.onError?.(error);
+      throw error;
     }
-  }
+  }, {
+    maxAttempts: config.maxAttempts,
+    baseDelayMs: config.baseDelayMs,
+    maxDelayMs: config.maxDelayMs,
+    sleep: config.sleep,
+    isRetriable: (error) =>
+      isRetryable(error) &&
+      (request.resendUnknown !== false || !isOutcomeUnknown(error)),
+    retryAfterMs: (error) =>
+      error instanceof RateLimitError ? error.retryAfterMs : undefined,
+  });
 }
 
-/** How long to wait before the next attempt, or `null` to give up. */
-function retryDelay(
-  config: EndpointConfig,
-  attempt: number,
-  error: unknown,
-): number | null {
-  if (attempt >= config.maxAttempts || !isRetryable(error)) return null;
-  const cap = Math.min(
-    config.maxDelayMs,
-    config.baseDelayMs * 2 ** (attempt - 1),
-  );
-  const jitter = Math.floor(Math.random() * cap);
-  if (error instanceof RateLimitError && error.retryAfterMs !== undefined) {
-    if (error.retryAfterMs > config.maxDelayMs) return null;
-    return Math.max(error.retryAfterMs, jitter);
-  }
-  return jitter;
+/** Errors of attempts that may have reached the server before failing. */
+const maybeReceived = new WeakSet<Error>();
+
+/**
+ * Whether `error` is a failed attempt that the server may still have
+ * received and acted on: a timeout, or a connection lost after it was made.
+ * Refused connections and answered errors are not.
+ */
+export function isOutcomeUnknown(error: unknown): boolean {
+  return error instanceof Error && maybeReceived.has(error);
 }
+
+/** Deno's, Node's and Bun's words for a connection that was never made. */
+const NOT_CONNECTED =
+  /\(Connect\)|tcp connect error|connection refused|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|dns error|failed to lookup address|Unable to connect/i;
 
 /** Network errors, timeouts, 5xx and rate limits; never `invalid_*`. */
 export function isRetryable(error: unknown): boolean {
@@ -141,16 +160,8 @@ async function send(
   request: FormRequest,
   body: string,
 ): Promise<RawResponse> {
-  let timeoutMs = config.timeoutMs;
-  if (request.deadline !== undefined) {
-    timeoutMs = Math.min(timeoutMs, request.deadline - Date.now());
-  }
+  const timeoutMs = config.timeoutMs;
   const where = JSON.stringify(request.url);
-  if (timeoutMs <= 0) {
-    throw new OAuthError("timeout", {
-      description: `No time left to ask ${where}`,
-    });
-  }
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -171,16 +182,24 @@ async function send(
     return { status: response.status, headers: response.headers, text };
   } catch (error) {
     if (timedOut) {
-      throw new OAuthError("timeout", {
+      const timeout = new OAuthError("timeout", {
         description: `No answer from ${where} within ${timeoutMs} ms`,
         cause: error,
       });
+      maybeReceived.add(timeout);
+      throw timeout;
     }
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new OAuthError("network_error", {
-      description: `Cannot reach ${where}: ${clean(reason, request.secrets)}`,
+    const reason = error instanceof Error
+      ? `${error.message} ${String(error.cause ?? "")}`
+      : String(error);
+    const lost = new OAuthError("network_error", {
+      description: `Cannot reach ${where}: ${
+        clean(error instanceof Error ? error.message : reason, request.secrets)
+      }`,
       cause: error,
     });
+    if (!NOT_CONNECTED.test(reason)) maybeReceived.add(lost);
+    throw lost;
   } finally {
     clearTimeout(timer);
   }
@@ -297,7 +316,11 @@ function parseGrant(json: Record<string, unknown>, now: number): TokenGrant {
     // Zoho's older answers carry `expires_in_sec`, and then `expires_in` is in ms.
     expiresInMs = json.expires_in_sec !== undefined ? value : value * 1000;
   }
-  const grant: TokenGrant = { accessToken, expiresAt: now + expiresInMs };
+  const grant: TokenGrant = {
+    accessToken,
+    expiresAt: now + expiresInMs,
+    lifetimeMs: expiresInMs,
+  };
   if (typeof json.refresh_token === "string" && json.refresh_token !== "") {
     grant.refreshToken = json.refresh_token;
   }

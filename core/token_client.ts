@@ -31,94 +31,73 @@
  * @module
  */
 
+import { authorizedFetch, type TokenFetchInit } from "./_authorized_fetch.ts";
+import {
+  describeQuery,
+  resolveClientOptions,
+  type RetryOptions,
+  type TokenClientOptions,
+} from "./_client_options.ts";
+import {
+  emit,
+  type TokenClientEventMap,
+  type TokenClientEventType,
+} from "./_client_events.ts";
+import { type HeldLease, LeaseLostError } from "./_lease.ts";
+import { isTransient, Persister } from "./_persist.ts";
 import {
   type NeedsWork,
   RefreshCoordinator,
   type Work,
+  type WorkResult,
 } from "./_refresh_coordinator.ts";
-import { describeQuery, resolveClientOptions } from "./_client_options.ts";
+import { RotationState } from "./_rotation.ts";
+import { SkewTracker } from "./_skew.ts";
 import {
   type EndpointConfig,
+  isOutcomeUnknown,
   requestRevoke,
   requestToken,
   type TokenGrant,
 } from "./_token_endpoint.ts";
 import type { DataCenter } from "./data_centers.ts";
-import { OAuthError, TokenStoreError } from "./errors.ts";
+import {
+  OAuthError,
+  RateLimitError,
+  TokenRevokedError,
+  TokenStoreError,
+} from "./errors.ts";
 import { OAuthToken, type OAuthTokenInit } from "./token.ts";
-import type {
-  Lease,
-  TokenLock,
-  TokenQuery,
-  TokenStore,
+import {
+  type Lease,
+  planQuery,
+  type TokenLock,
+  type TokenQuery,
+  type TokenStore,
 } from "./token_store.ts";
-import { authorizedFetch } from "./_authorized_fetch.ts";
 
 export type {
   DataCenter,
   Lease,
   OAuthToken,
   OAuthTokenInit,
+  RetryOptions,
+  TokenClientEventMap,
+  TokenClientEventType,
+  TokenClientOptions,
+  TokenFetchInit,
   TokenLock,
   TokenQuery,
   TokenStore,
 };
 
-/** `fetch` options plus the query of the token to authorise with. */
-export type TokenFetchInit = RequestInit & {
-  /** Which token to use, by the store's matching rules. */
-  token: TokenQuery;
-};
-
-/** Retry settings for requests to the token endpoint. */
-export interface RetryOptions {
-  /** Attempts in all, the first included. Default 4. */
-  maxAttempts?: number;
-  /** Backoff before the second attempt (doubled each time, full jitter). Default 500 ms. */
-  baseDelayMs?: number;
-  /** Longest wait between attempts; a longer `Retry-After` ends the retries. Default 10 000 ms. */
-  maxDelayMs?: number;
-}
-
-/** Options of {@linkcode TokenClient}. */
-export interface TokenClientOptions {
-  /** Where tokens are kept. With a `lock`, refreshes are coordinated across processes. */
-  store: TokenStore;
-  /** OAuth client id, used when a stored token has none. */
-  clientId: string;
-  /** OAuth client secret, used when a stored token has none. */
-  clientSecret: string;
-  /** Redirect URL registered for the client, sent with grant exchanges. */
-  redirectUrl?: string;
-  /** Zoho data center whose accounts server to use. Default `"US"`. */
-  dataCenter?: DataCenter;
-  /** Token endpoint; overrides `dataCenter` (any RFC 6749 endpoint). */
-  tokenUrl?: string | URL;
-  /** Revocation endpoint. Default: the token URL + `/revoke`. */
-  revokeUrl?: string | URL;
-  /** Refresh this long before expiry. Default 60 000 ms. */
-  refreshSkewMs?: number;
-  /** The `fetch` to use. Default `globalThis.fetch`. */
-  fetch?: typeof fetch;
-  /** The clock (epoch ms) for expiry. Default `Date.now`. */
-  now?: () => number;
-  /** Scheme of the `Authorization` header `fetch` adds. Default `"Zoho-oauthtoken"`. */
-  authScheme?: string;
-  /** Timeout of each request to the token endpoint. Default 15 000 ms. */
-  requestTimeoutMs?: number;
-  /** Retries of network errors, 5xx and rate limits. */
-  retry?: RetryOptions;
-  /** Lifetime of the refresh lease if its holder dies. Default 30 000 ms. */
-  leaseTtlMs?: number;
-  /** How often a process waiting for another's refresh reads the store. Default 250 ms. */
-  pollIntervalMs?: number;
-  /** Waits between retries and polls. Default: a `setTimeout` promise. */
-  sleep?: (ms: number) => Promise<void>;
-}
-
 /**
  * Exchanges, refreshes, persists and revokes OAuth tokens kept in a
  * {@linkcode TokenStore}, with exactly one refresh per expiry.
+ *
+ * It is an `EventTarget`: `"refresh"`, `"refresherror"`, `"revoked"`,
+ * `"persistfailed"` and `"ratelimited"` are `CustomEvent`s whose `detail`
+ * ({@linkcode TokenClientEventMap}) holds no secret.
  *
  * @example Get an access token that is always valid
  * ```ts ignore
@@ -127,10 +106,13 @@ export interface TokenClientOptions {
  * const store = new MemoryTokenStore();
  * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
  * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", dataCenter: "EU" });
+ * client.addEventListener("revoked", (event) => {
+ *   console.log("authorise again:", (event as CustomEvent).detail.id);
+ * });
  * const accessToken = await client.getAccessToken({ userName: "ada@example.com" });
  * ```
  */
-export class TokenClient {
+export class TokenClient extends EventTarget {
   /** The token endpoint requests go to. */
   readonly tokenUrl: string;
   /** The revocation endpoint. */
@@ -139,12 +121,18 @@ export class TokenClient {
   #clientId: string;
   #clientSecret: string;
   #redirectUrl?: string;
-  #skewMs: number;
   #now: () => number;
   #fetch: typeof fetch;
   #authScheme: string;
   #endpoint: EndpointConfig;
   #coordinator: RefreshCoordinator;
+  #persister: Persister;
+  #rotation: RotationState;
+  #skew: SkewTracker;
+  /** What a holder's lease must outlast a request by. */
+  #marginMs: number;
+  #minRefreshIntervalMs: number;
+  #forcedAt = new Map<string, number>();
 
   /**
    * Creates a client.
@@ -153,6 +141,7 @@ export class TokenClient {
    * @throws {TypeError} When an option is invalid.
    */
   constructor(options: TokenClientOptions) {
+    super();
     const resolved = resolveClientOptions(options);
     this.tokenUrl = resolved.tokenUrl;
     this.revokeUrl = resolved.revokeUrl;
@@ -160,12 +149,34 @@ export class TokenClient {
     this.#clientId = resolved.clientId;
     this.#clientSecret = resolved.clientSecret;
     this.#redirectUrl = resolved.redirectUrl;
-    this.#skewMs = resolved.skewMs;
     this.#now = resolved.endpoint.now;
     this.#fetch = resolved.endpoint.fetch;
     this.#authScheme = resolved.authScheme;
     this.#endpoint = resolved.endpoint;
-    this.#coordinator = new RefreshCoordinator(resolved.coordinator);
+    this.#minRefreshIntervalMs = resolved.minRefreshIntervalMs;
+    this.#marginMs = Math.min(resolved.leaseTtlMs, 5_000);
+    this.#skew = new SkewTracker(resolved.skewMs, this.#now);
+    this.#rotation = new RotationState(
+      resolved.rotation,
+      resolved.knownRotates,
+      resolved.store.lock,
+    );
+    this.#persister = new Persister({
+      store: resolved.store,
+      persistTimeoutMs: resolved.persistTimeoutMs,
+      baseDelayMs: resolved.endpoint.baseDelayMs,
+      maxDelayMs: resolved.endpoint.maxDelayMs,
+      sleep: resolved.endpoint.sleep,
+      onFailed: (id, error) => emit(this, "persistfailed", { id, error }),
+    });
+    this.#coordinator = new RefreshCoordinator({
+      store: resolved.store,
+      leaseTtlMs: resolved.leaseTtlMs,
+      holdMs: resolved.endpoint.timeoutMs + this.#marginMs,
+      pollIntervalMs: resolved.pollIntervalMs,
+      sleep: resolved.endpoint.sleep,
+      read: (id) => this.#readById(id),
+    });
   }
 
   /**
@@ -189,8 +200,8 @@ export class TokenClient {
 
   /**
    * The token matching `query`, with an access token valid for at least
-   * `refreshSkewMs`: a grant-only token is exchanged, an expiring one
-   * refreshed, and the result persisted.
+   * `refreshSkewMs` (at most half its lifetime): a grant-only token is
+   * exchanged, an expiring one refreshed, and the result persisted.
    *
    * @example Usage
    * ```ts ignore
@@ -205,14 +216,13 @@ export class TokenClient {
    */
   async getToken(query: TokenQuery): Promise<OAuthToken> {
     const stored = await this.#find(query);
-    const needsWork: NeedsWork = (token) =>
-      token.isExpired({ now: this.#now(), skewMs: this.#skewMs });
-    if (!needsWork(stored)) return stored;
-    return await this.#coordinator.run(stored.id!, needsWork, this.#work);
+    if (!this.#expiring(stored)) return stored;
+    return await this.#coordinator.run(stored.id!, this.#expiring, this.#work);
   }
 
   /**
    * Exchanges a grant token (authorization code) and persists the result.
+   * A code is single-use: a request with an unknown outcome is not resent.
    *
    * @example Usage
    * ```ts ignore
@@ -245,7 +255,7 @@ export class TokenClient {
       redirectUrl: this.#redirectUrl,
       grantToken: code,
     });
-    return await this.#exchange(token, undefined);
+    return (await this.#exchange(token, undefined)).token;
   }
 
   /**
@@ -258,7 +268,7 @@ export class TokenClient {
    * ```
    *
    * @param query Which token, by the store's matching rules.
-   * @returns The refreshed stored token.
+   * @returns The refreshed token.
    */
   async refresh(query: TokenQuery): Promise<OAuthToken> {
     const stored = await this.#find(query);
@@ -300,14 +310,19 @@ export class TokenClient {
         if (!dead) throw error;
       }
     }
+    this.#persister.drop(stored.id!);
     await this.#store.deleteToken(stored.id!);
   }
 
   /**
    * `fetch` with `Authorization: <authScheme> <access token>` for the token
-   * matching `init.token`. On a 401 answer the token is refreshed once (shared
-   * with concurrent callers) and the request sent again. A path starting with
-   * `/` is resolved against the token's `apiDomain`.
+   * matching `init.token`. On a 401 answer that says the access token is
+   * invalid or expired (or gives no reason) the token is refreshed once
+   * (shared with concurrent callers) and the request sent again; a scope
+   * error is returned as it is. Such forced refreshes happen at most once per
+   * token per `minRefreshIntervalMs` across processes; in between, a token
+   * another process refreshed is picked up. A path starting with `/` is
+   * resolved against the token's `apiDomain`.
    *
    * @example Usage
    * ```ts ignore
@@ -327,11 +342,39 @@ export class TokenClient {
       scheme: this.#authScheme,
       getToken: (query) => this.getToken(query),
       refresh: (token) => this.#refreshUnless(token.id!, token.accessToken),
+      mayForceRefresh: (token) => this.#mayForceRefresh(token.id!),
+      reread: (token) => this.#readById(token.id!),
     });
   }
 
+  /**
+   * Resolves once every save of issued tokens still retried in the
+   * background (through a store outage) has landed or given up. Call it
+   * before closing the store or exiting a script.
+   *
+   * @example Usage
+   * ```ts ignore
+   * await client.getAccessToken({ userName: "ada@example.com" });
+   * await client.flush();
+   * await store.close?.();
+   * ```
+   */
+  async flush(): Promise<void> {
+    await this.#persister.settled();
+  }
+
+  #expiring: NeedsWork = (token) => this.#skew.isExpiring(token);
+
   async #find(query: TokenQuery): Promise<OAuthToken> {
-    const stored = await this.#store.findToken(query);
+    const plan = planQuery(query);
+    let stored: OAuthToken | null;
+    try {
+      stored = await this.#store.findToken(query);
+    } catch (error) {
+      const pending = this.#persister.matching(plan);
+      if (pending !== undefined && isTransient(error)) return pending;
+      throw error;
+    }
     if (stored === null) {
       throw new TokenStoreError(
         "INVALID_QUERY",
@@ -344,13 +387,46 @@ export class TokenClient {
         "Cannot use token: the store returned it without an id",
       );
     }
-    return stored;
+    return this.#persister.pendingFor(stored.id, stored) ?? stored;
+  }
+
+  /** Token `id` as stored, or the one issued for it and not saved yet. */
+  async #readById(id: string): Promise<OAuthToken | null> {
+    let stored: OAuthToken | null;
+    try {
+      stored = await this.#store.findTokenById(id);
+    } catch (error) {
+      const pending = this.#persister.pendingFor(id, undefined);
+      if (pending !== undefined && isTransient(error)) return pending;
+      throw error;
+    }
+    return this.#persister.pendingFor(id, stored) ?? stored;
   }
 
   /** Refreshes token `id` unless its access token is no longer `seen`. */
   #refreshUnless(id: string, seen: string | undefined): Promise<OAuthToken> {
     const needsWork: NeedsWork = (token) => token.accessToken === seen;
     return this.#coordinator.run(id, needsWork, this.#work);
+  }
+
+  /**
+   * Whether a 401 may force a refresh of token `id` now: once per
+   * `minRefreshIntervalMs`, through a lease that is never released (so it
+   * holds across processes), or in this process for stores without a lock.
+   */
+  async #mayForceRefresh(id: string): Promise<boolean> {
+    const intervalMs = this.#minRefreshIntervalMs;
+    if (intervalMs === 0) return true;
+    const lock = this.#store.lock;
+    if (lock !== undefined) {
+      return await lock.acquire(`forced:${id}`, { ttlMs: intervalMs }) !==
+        null;
+    }
+    const now = this.#now();
+    const last = this.#forcedAt.get(id);
+    if (last !== undefined && now - last < intervalMs) return false;
+    this.#forcedAt.set(id, now);
+    return true;
   }
 
   #credentials(token: OAuthToken) {
@@ -362,26 +438,14 @@ export class TokenClient {
   }
 
   /** Refreshes (or exchanges the grant of) a stored token and saves it. */
-  #work: Work = async (token, deadline) => {
+  #work: Work = async (token, lease) => {
     if (token.refreshToken !== undefined) {
-      const { clientId, clientSecret } = this.#credentials(token);
-      const grant = await requestToken(this.#endpoint, {
-        url: this.tokenUrl,
-        params: {
-          grant_type: "refresh_token",
-          refresh_token: token.refreshToken,
-          client_id: clientId,
-          client_secret: clientSecret,
-        },
-        secrets: [token.refreshToken, clientSecret, token.accessToken],
-        deadline,
-      });
-      return await this.#save(token, grant, deadline);
+      return await this.#refreshToken(token, lease);
     }
     if (token.grantToken !== undefined && token.accessToken === undefined) {
-      return await this.#exchange(token, deadline);
+      return await this.#exchange(token, lease);
     }
-    if (!token.isExpired({ now: this.#now() })) return token;
+    if (!token.isExpired({ now: this.#now() })) return { token };
     throw new TokenStoreError(
       "INVALID_TOKEN",
       `Cannot refresh token "${token.id}": it has no refreshToken${
@@ -390,56 +454,161 @@ export class TokenClient {
     );
   };
 
-  async #exchange(
+  /**
+   * Refreshes with the token's refresh token. On `invalid_grant` or an
+   * unknown outcome, re-reads the store: a newer refresh token there (another
+   * process refreshed) is used instead; otherwise the error stands, and
+   * `"revoked"` is reported when the refused token is still the stored one.
+   */
+  async #refreshToken(
     token: OAuthToken,
-    deadline: number | undefined,
-  ): Promise<OAuthToken> {
-    const { clientId, clientSecret, redirectUrl } = this.#credentials(token);
+    lease: HeldLease | undefined,
+  ): Promise<WorkResult> {
+    const started = Date.now();
+    let current = token;
+    for (let round = 1;; round++) {
+      let failure: unknown;
+      try {
+        const { result, rotated } = await this.#refreshOnce(current, lease);
+        emit(this, "refresh", {
+          id: current.id,
+          rotated,
+          durationMs: Date.now() - started,
+        });
+        return result;
+      } catch (error) {
+        if (error instanceof LeaseLostError) throw error;
+        failure = error;
+      }
+      const unknown = isOutcomeUnknown(failure) ||
+        (failure instanceof OAuthError &&
+          failure.code === "refresh_outcome_unknown");
+      const refused = failure instanceof TokenRevokedError;
+      if ((unknown && this.#rotation.mayRotate) || refused) {
+        if (isOutcomeUnknown(failure)) await this.#rotation.mark(current);
+        const latest = await this.#readById(current.id!).catch(() => null);
+        const newer = latest !== null && latest.refreshToken !== undefined &&
+          latest.refreshToken !== current.refreshToken;
+        if (newer && round < 3) {
+          if (!this.#expiring(latest)) return { token: latest };
+          current = latest;
+          continue;
+        }
+        if (refused && latest?.refreshToken === current.refreshToken) {
+          emit(this, "revoked", { id: current.id! });
+        }
+        if (isOutcomeUnknown(failure)) {
+          failure = outcomeUnknown(current.id!, failure);
+        }
+      }
+      emit(this, "refresherror", { id: current.id, error: failure });
+      throw failure;
+    }
+  }
+
+  async #refreshOnce(
+    token: OAuthToken,
+    lease: HeldLease | undefined,
+  ): Promise<{ result: WorkResult; rotated: boolean }> {
+    const rotating = this.#rotation.mayRotate;
+    if (rotating && await this.#rotation.isMarked(token)) {
+      throw outcomeUnknown(token.id!, undefined);
+    }
+    const presented = token.refreshToken!;
+    const { clientId, clientSecret } = this.#credentials(token);
     const grant = await requestToken(this.#endpoint, {
       url: this.tokenUrl,
       params: {
-        grant_type: "authorization_code",
-        code: token.grantToken,
+        grant_type: "refresh_token",
+        refresh_token: presented,
         client_id: clientId,
         client_secret: clientSecret,
-        redirect_uri: redirectUrl,
       },
-      secrets: [token.grantToken, clientSecret],
-      deadline,
+      secrets: [presented, clientSecret, token.accessToken],
+      resendUnknown: !rotating,
+      beforeSend: this.#covering(lease),
+      onError: (error) => this.#reportRateLimit(token.id, error),
     });
-    return await this.#save(token, grant, deadline);
+    const rotated = grant.refreshToken !== undefined &&
+      grant.refreshToken !== presented;
+    this.#rotation.learn(rotated);
+    return { result: await this.#persist(token, grant, lease), rotated };
   }
 
-  /**
-   * Saves the grant into the stored token, keeping its id and other fields.
-   * A transient store failure (`BACKEND`, `CONFLICT`) is retried with the
-   * endpoint's backoff: the tokens just issued (a rotated refresh token
-   * above all) exist nowhere else.
-   */
-  async #save(
+  async #exchange(
+    token: OAuthToken,
+    lease: HeldLease | undefined,
+  ): Promise<WorkResult> {
+    const started = Date.now();
+    const { clientId, clientSecret, redirectUrl } = this.#credentials(token);
+    let grant: TokenGrant;
+    try {
+      grant = await requestToken(this.#endpoint, {
+        url: this.tokenUrl,
+        params: {
+          grant_type: "authorization_code",
+          code: token.grantToken,
+          client_id: clientId,
+          client_secret: clientSecret,
+          redirect_uri: redirectUrl,
+        },
+        secrets: [token.grantToken, clientSecret],
+        // a code is single-use: sent twice, the server may revoke its tokens
+        resendUnknown: false,
+        beforeSend: this.#covering(lease),
+        onError: (error) => this.#reportRateLimit(token.id, error),
+      });
+    } catch (error) {
+      if (!(error instanceof LeaseLostError)) {
+        emit(this, "refresherror", { id: token.id, error });
+      }
+      throw error;
+    }
+    const result = await this.#persist(token, grant, lease);
+    emit(this, "refresh", {
+      id: result.token.id,
+      rotated: false,
+      durationMs: Date.now() - started,
+    });
+    return result;
+  }
+
+  /** Before each request: the lease must outlast its timeout plus the margin. */
+  #covering(
+    lease: HeldLease | undefined,
+  ): ((timeoutMs: number) => Promise<void>) | undefined {
+    if (lease === undefined) return undefined;
+    return (timeoutMs) => lease.cover(timeoutMs + this.#marginMs);
+  }
+
+  #reportRateLimit(id: string | undefined, error: unknown): void {
+    if (error instanceof RateLimitError) {
+      emit(this, "ratelimited", { id, retryAfterMs: error.retryAfterMs });
+    }
+  }
+
+  /** Saves the grant into the stored token, keeping its id and other fields. */
+  async #persist(
     token: OAuthToken,
     grant: TokenGrant,
-    deadline?: number,
-  ): Promise<OAuthToken> {
+    lease: HeldLease | undefined,
+  ): Promise<WorkResult> {
     const fresh = token.with({
       accessToken: grant.accessToken,
       expiresAt: grant.expiresAt,
       refreshToken: grant.refreshToken ?? token.refreshToken,
       apiDomain: grant.apiDomain ?? token.apiDomain,
     });
-    const { maxAttempts, baseDelayMs, maxDelayMs, sleep } = this.#endpoint;
-    for (let attempt = 1;; attempt++) {
-      try {
-        return await this.#store.saveToken(fresh);
-      } catch (error) {
-        const transient = error instanceof TokenStoreError &&
-          (error.code === "BACKEND" || error.code === "CONFLICT");
-        const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)) *
-          (0.5 + Math.random() / 2);
-        const late = deadline !== undefined && Date.now() + delay >= deadline;
-        if (!transient || attempt >= maxAttempts || late) throw error;
-        await sleep(delay);
-      }
-    }
+    const result = await this.#persister.save(fresh, token, lease);
+    this.#skew.issued(result.token, grant.lifetimeMs);
+    return result;
   }
+}
+
+function outcomeUnknown(id: string, cause: unknown): OAuthError {
+  return new OAuthError("refresh_outcome_unknown", {
+    description:
+      `The refresh of token "${id}" may have reached the server without an answer; its refresh token is not presented again because the server rotates refresh tokens (authorise again if no newer one is stored)`,
+    cause,
+  });
 }

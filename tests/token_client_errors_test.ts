@@ -113,9 +113,10 @@ Deno.test("HTTP 429 Retry-After in seconds or as an HTTP date is waited for; a l
   assertEquals(s.server.stats().refreshToken, 5);
 });
 
-Deno.test("network errors and 5xx are retried with capped exponential backoff; retries stop at the bound", async () => {
+Deno.test("network errors and 5xx are retried with capped exponential backoff; retries stop at the bound (server that does not rotate)", async () => {
   await using s = await setup({}, {
     retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 250 },
+    rotation: false,
   });
   await s.seed();
   s.server.setFailures([{ status: 500 }, "drop", { status: 503 }]);
@@ -168,10 +169,11 @@ Deno.test("a garbage or HTML body is a clear invalid_response error, not retried
   await s.client.refresh({ userName: USER });
 });
 
-Deno.test("a request slower than requestTimeoutMs is aborted and retried up to the bound", async () => {
+Deno.test("a request slower than requestTimeoutMs is aborted and retried up to the bound (server that does not rotate)", async () => {
   await using s = await setup({ latencyMs: 400 }, {
     requestTimeoutMs: 50,
     retry: { maxAttempts: 2 },
+    rotation: false,
   });
   await s.seed();
   const started = Date.now();

@@ -46,7 +46,7 @@ Deno.test("revoke revokes the refresh token at the server and deletes the token"
 });
 
 Deno.test("fetch sends the Authorization header and refreshes once after a 401", async () => {
-  await using s = await setup();
+  await using s = await setup({}, { minRefreshIntervalMs: 0 });
   await s.seed();
   const token = { userName: USER };
   const first = await s.client.fetch("/api/echo", {

@@ -1,0 +1,99 @@
+/**
+ * Refresh-token rotation (design rule 6): whether the server rotates refresh
+ * tokens (forced, or learned from its answers), and the refresh tokens whose
+ * last request has an unknown outcome (a timeout, a connection lost after
+ * sending). On a rotating server such a token is never presented again: the
+ * server may have spent it, and a spent one coming back revokes the whole
+ * token family (RFC 9700 §4.14.2).
+ *
+ * The mark is kept in this process and, when the store has a lock, as a
+ * long lease `outcome:<id>:<fingerprint>` that every process checks under
+ * the refresh lease before presenting that refresh token. The fingerprint is
+ * a SHA-256 prefix: no secret is written as a lease key.
+ *
+ * @module
+ */
+
+import type { OAuthToken } from "./token.ts";
+import type { TokenLock } from "./token_store.ts";
+
+/** How long a refresh token stays marked across processes: 30 days. */
+const MARK_TTL_MS = 30 * 24 * 3600_000;
+
+/** The rotation knowledge and unknown-outcome marks of one client. */
+export class RotationState {
+  #rotates: boolean | undefined;
+  #forced: boolean;
+  #lock: TokenLock | undefined;
+  #marked = new Set<string>();
+
+  /**
+   * @param rotation `true` / `false` to force, `"auto"` to learn.
+   * @param knownRotates What `"auto"` starts from (`false` for Zoho's servers,
+   * which do not rotate; `undefined` for an unknown endpoint).
+   * @param lock The store's lock, for marks shared across processes.
+   */
+  constructor(
+    rotation: boolean | "auto",
+    knownRotates: boolean | undefined,
+    lock: TokenLock | undefined,
+  ) {
+    this.#forced = rotation !== "auto";
+    this.#rotates = rotation === "auto" ? knownRotates : rotation;
+    this.#lock = lock;
+  }
+
+  /**
+   * Whether presenting a refresh token twice may cost the token family: the
+   * server rotates, or it is not known yet that it does not.
+   */
+  get mayRotate(): boolean {
+    return this.#rotates !== false;
+  }
+
+  /** Learns from a refresh answer: `rotated` when it carried a new refresh token. */
+  learn(rotated: boolean): void {
+    if (this.#forced) return;
+    if (rotated) this.#rotates = true;
+    else this.#rotates ??= false;
+  }
+
+  /** Whether `token`'s refresh token has a request of unknown outcome. */
+  async isMarked(token: OAuthToken): Promise<boolean> {
+    if (token.refreshToken === undefined) return false;
+    const key = await markKey(token.id!, token.refreshToken);
+    if (this.#marked.has(key)) return true;
+    if (this.#lock === undefined) return false;
+    const probe = await this.#lock.acquire(key, { ttlMs: 1 });
+    if (probe === null) {
+      this.#marked.add(key);
+      return true;
+    }
+    await probe.release();
+    return false;
+  }
+
+  /** Marks `token`'s refresh token as of unknown outcome, here and in the store. */
+  async mark(token: OAuthToken): Promise<void> {
+    if (token.refreshToken === undefined) return;
+    const key = await markKey(token.id!, token.refreshToken);
+    this.#marked.add(key);
+    try {
+      await this.#lock?.acquire(key, { ttlMs: MARK_TTL_MS });
+    } catch {
+      // The store is down: the mark holds in this process.
+    }
+  }
+}
+
+async function markKey(id: string, refreshToken: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(refreshToken),
+  );
+  const hex = Array.from(
+    new Uint8Array(digest).slice(0, 12),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  return `outcome:${id}:${hex}`;
+}
