@@ -105,38 +105,82 @@ export async function makeDirectory(dir: string): Promise<void> {
  * which the next writer truncates and reuses; a write that fails (a full
  * disk) removes its temp file.
  *
+ * @returns The stat key (see {@linkcode statKey}) of the content written,
+ * taken from the temp file before the rename: a change another program makes
+ * to `path` right after the rename does not get this key.
  * @throws {TokenStoreError} `BACKEND` when the file system refuses.
  */
 export async function writeFileAtomic(
   path: string,
   text: string,
-): Promise<void> {
-  const temp = `${path}.tmp`;
-  try {
-    const file = await Deno.open(temp, {
-      write: true,
-      create: true,
-      truncate: true,
-      mode: 0o600,
-    });
-    try {
-      await Deno.chmod(temp, 0o600); // a temp file left by someone else
-      const bytes = new TextEncoder().encode(text);
-      let written = 0;
-      while (written < bytes.length) {
-        written += await file.write(bytes.subarray(written));
-      }
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temp, path);
-  } catch (error) {
+): Promise<string> {
+  return (await writeFilesAtomic([path], text))[0];
+}
+
+/**
+ * Replaces each of `paths` with `text` as {@linkcode writeFileAtomic} does,
+ * for the cost of about one: the temp files are written and fsynced side by
+ * side, then renamed in the order given, then each directory is fsynced
+ * once. When a temp file cannot be written, nothing is renamed; a rename that
+ * fails leaves the earlier ones done.
+ *
+ * @returns The stat key of each file written, in order.
+ * @throws {TokenStoreError} `BACKEND` naming the first path refused.
+ */
+export async function writeFilesAtomic(
+  paths: readonly string[],
+  text: string,
+): Promise<string[]> {
+  const bytes = new TextEncoder().encode(text);
+  const written = await Promise.allSettled(
+    paths.map((path) => writeTemp(`${path}.tmp`, bytes)),
+  );
+  const failed = written.findIndex((result) => result.status === "rejected");
+  if (failed !== -1) {
     // A partial copy holds secrets and, on a full disk, the last free blocks.
-    await Deno.remove(temp).catch(() => {});
-    throw backend(`Cannot write "${path}"`, error);
+    await Promise.all(
+      paths.map((path) => Deno.remove(`${path}.tmp`).catch(() => {})),
+    );
+    const { reason } = written[failed] as PromiseRejectedResult;
+    throw backend(`Cannot write "${paths[failed]}"`, reason);
   }
-  await syncDirectory(dirname(path));
+  for (const path of paths) {
+    try {
+      await Deno.rename(`${path}.tmp`, path);
+    } catch (error) {
+      await Promise.all(
+        paths.map((path) => Deno.remove(`${path}.tmp`).catch(() => {})),
+      );
+      throw backend(`Cannot write "${path}"`, error);
+    }
+  }
+  for (const dir of new Set(paths.map((path) => dirname(path)))) {
+    await syncDirectory(dir);
+  }
+  return written.map((result) =>
+    (result as PromiseFulfilledResult<string>).value
+  );
+}
+
+/** Writes and fsyncs `temp` (mode 0600); resolves its stat key. */
+async function writeTemp(temp: string, bytes: Uint8Array): Promise<string> {
+  const file = await Deno.open(temp, {
+    write: true,
+    create: true,
+    truncate: true,
+    mode: 0o600,
+  });
+  try {
+    await Deno.chmod(temp, 0o600); // a temp file left by someone else
+    let written = 0;
+    while (written < bytes.length) {
+      written += await file.write(bytes.subarray(written));
+    }
+    await file.sync();
+    return keyOf(await file.stat());
+  } finally {
+    file.close();
+  }
 }
 
 /** Makes a rename durable; best effort (not every platform allows it). */
@@ -176,9 +220,21 @@ export async function statKey(path: string): Promise<string | null> {
   }
 }
 
+/** Reads of a file changing in place before a snapshot gives up waiting. */
+const STABLE_READS = 5;
+
+/** Tells apart the keys of snapshots that describe no single state. */
+let unstable = 0;
+
 /**
  * Reads `path` and its stat key from one open descriptor, so the key always
  * describes the content read; `null` when the file does not exist.
+ *
+ * The store replaces the file by rename, but another program may change it
+ * in place (truncate it) during the read: the descriptor is stat'ed before
+ * and after, and the read is repeated while they differ. After
+ * {@linkcode STABLE_READS} reads it returns the last one with a key that
+ * matches no other, so nothing takes it for a state it knew.
  *
  * @throws {TokenStoreError} `BACKEND` on any other failure, `CORRUPT` when
  * the content is not UTF-8.
@@ -191,11 +247,22 @@ export async function readSnapshot(path: string): Promise<Snapshot | null> {
     if (error instanceof Deno.errors.NotFound) return null;
     throw backend(`Cannot read "${path}"`, error);
   }
-  let info: Deno.FileInfo;
+  let key: string;
   let bytes: Uint8Array;
   try {
-    info = await file.stat();
-    bytes = await readAll(file, info.size);
+    for (let attempt = 1;; attempt++) {
+      const info = await file.stat();
+      await file.seek(0, Deno.SeekMode.Start);
+      bytes = await readAll(file, info.size);
+      key = keyOf(info);
+      if (key === keyOf(await file.stat()) && bytes.length === info.size) {
+        break;
+      }
+      if (attempt === STABLE_READS) {
+        key = `${key}:unstable${++unstable}`;
+        break;
+      }
+    }
   } catch (error) {
     throw backend(`Cannot read "${path}"`, error);
   } finally {
@@ -211,7 +278,7 @@ export async function readSnapshot(path: string): Promise<Snapshot | null> {
       { cause: error },
     );
   }
-  return { key: keyOf(info), text };
+  return { key, text };
 }
 
 async function readAll(file: Deno.FsFile, size: number): Promise<Uint8Array> {
