@@ -10,6 +10,8 @@
  * value holding a comma, a double quote or a line break is refused. The
  * header, line ends and final line break of an existing file are kept; the
  * `api_domain` column is added to a 9-column file only when a token has one.
+ * A row with none of `refresh_token`, `grant_token` and `access_token` is
+ * `CORRUPT` (it would be loaded, and saved again, without a secret).
  *
  * @module
  */
@@ -44,6 +46,8 @@ export interface ParsedCsv {
   readonly layout: CsvLayout;
   /** Whether some rows had no id and were given one (to be persisted). */
   readonly assignedIds: boolean;
+  /** The ids given to rows without one (they are new each parse). */
+  readonly generatedIds?: ReadonlySet<string>;
 }
 
 const ALIASES: Readonly<Record<string, string>> = {
@@ -102,7 +106,7 @@ export function parseZohoCsv(text: string, path: string): ParsedCsv {
   }
   const tokens: OAuthToken[] = [];
   const ids = new Set<string>();
-  let assignedIds = false;
+  const generatedIds = new Set<string>();
   for (let i = 1; i < lines.length; i++) {
     if (lines[i].trim() === "") continue;
     const where = `"${path}" line ${i + 1}`;
@@ -118,7 +122,7 @@ export function parseZohoCsv(text: string, path: string): ParsedCsv {
     if (row.id === "") {
       // an SDK wrote the row without an id: give it one, persisted on rewrite
       do row.id = newTokenId(); while (ids.has(row.id));
-      assignedIds = true;
+      generatedIds.add(row.id);
     }
     const token = rowToToken(row, where);
     if (ids.has(token.id!)) {
@@ -127,10 +131,24 @@ export function parseZohoCsv(text: string, path: string): ParsedCsv {
         `Cannot parse ${where}: id "${token.id}" appears twice`,
       );
     }
+    if (
+      token.refreshToken === undefined && token.grantToken === undefined &&
+      token.accessToken === undefined
+    ) {
+      throw new TokenStoreError(
+        "CORRUPT",
+        `Cannot parse ${where}: the token has none of "refresh_token", "grant_token" or "access_token"`,
+      );
+    }
     ids.add(token.id!);
     tokens.push(token);
   }
-  return { tokens, layout: { header, eol, finalEol }, assignedIds };
+  return {
+    tokens,
+    layout: { header, eol, finalEol },
+    assignedIds: generatedIds.size > 0,
+    generatedIds,
+  };
 }
 
 /**

@@ -4,6 +4,13 @@
  * token as {@linkcode OAuthToken.prototype.toRecord} gives it. Errors name the
  * line, column and position, never the content (it holds secrets).
  *
+ * A token record is refused (`CORRUPT`) when it holds a field the token model
+ * does not have (e.g. Zoho's `user_name` or `refresh_token`, which would
+ * otherwise load as a token without secrets and be dropped on the next save)
+ * or none of `refreshToken`, `grantToken` and `accessToken`. The known fields
+ * are the ones the {@linkcode OAuthToken} constructor keeps, so the list lives
+ * only in `core/token.ts`.
+ *
  * @module
  */
 
@@ -50,7 +57,7 @@ export function parseTokenJson(text: string, path: string): OAuthToken[] {
     throw corrupt(path, `"tokens" is not an array`);
   }
   const ids = new Set<string>();
-  return file.tokens.map((record: unknown, index: number) => {
+  const tokens = file.tokens.map((record: unknown, index: number) => {
     const at = `tokens[${index}]`;
     if (record === null || typeof record !== "object") {
       throw corrupt(path, `${at} is not an object`);
@@ -61,6 +68,15 @@ export function parseTokenJson(text: string, path: string): OAuthToken[] {
     } catch (error) {
       throw corrupt(path, `${at}: ${(error as Error).message}`, error);
     }
+    const unknown = unknownFields(record, token);
+    if (unknown.length > 0) {
+      throw corrupt(
+        path,
+        `${at} has unknown ${unknown.length === 1 ? "field" : "fields"} ${
+          unknown.map((name) => JSON.stringify(name.slice(0, 40))).join(", ")
+        }`,
+      );
+    }
     if (token.id === undefined) throw corrupt(path, `${at} has no "id"`);
     if (ids.has(token.id)) {
       throw corrupt(path, `${at}: id "${token.id}" appears twice`);
@@ -68,6 +84,31 @@ export function parseTokenJson(text: string, path: string): OAuthToken[] {
     ids.add(token.id);
     return token;
   });
+  // after the structure (a repeated id is reported first): what was loaded
+  // without a secret would be saved again without one
+  const bare = tokens.findIndex((token) =>
+    token.refreshToken === undefined && token.grantToken === undefined &&
+    token.accessToken === undefined
+  );
+  if (bare !== -1) {
+    throw corrupt(
+      path,
+      `tokens[${bare}] has none of "refreshToken", "grantToken" or "accessToken"`,
+    );
+  }
+  return tokens;
+}
+
+/**
+ * The keys of `record` the token did not keep: the constructor copies every
+ * field of the model and JSON has no `undefined`, so these are the unknown
+ * ones (at most 5 named; a name, never a value).
+ */
+function unknownFields(record: object, token: OAuthToken): string[] {
+  const keys = Object.keys(record);
+  const kept = token.toRecord();
+  if (keys.length === Object.keys(kept).length) return [];
+  return keys.filter((key) => !Object.hasOwn(kept, key)).slice(0, 5);
 }
 
 /** The file's text for `tokens`. */

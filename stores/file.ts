@@ -12,6 +12,16 @@
  *   unchanged.
  * - A file that cannot be parsed raises `TokenStoreError` `"CORRUPT"` naming
  *   the path and the line (CSV) or position (JSON), and is never overwritten.
+ *   So does a JSON token with a field the model does not have, and a token
+ *   (JSON or CSV) with none of refresh, grant or access token.
+ * - Every save also writes the new content to `<path>.bak` (atomically, mode
+ *   0600): the last good copy. A save refuses with `"CORRUPT"`, leaving both
+ *   files alone, when the file lacks a token that copy holds: another program
+ *   truncated, emptied, removed or replaced it. Deletes through any
+ *   `FileTokenStore` remove the token from both, so they are not mistaken for
+ *   a loss. Reads raise the same error when a token this store had seen is
+ *   gone from the file but not from the copy. Recover by copying `<path>.bak`
+ *   back over the file.
  * - {@linkcode FileTokenStore.prototype.lock} keeps leases in
  *   `<path>.leases.json`, under the same lock.
  *
@@ -42,20 +52,26 @@ import {
   type TokenStore,
   validateForSave,
 } from "../core/token_store.ts";
+import { checkCsvToken, type ParsedCsv } from "./_csv.ts";
 import {
-  checkCsvToken,
-  DEFAULT_CSV_LAYOUT,
-  formatZohoCsv,
-  parseZohoCsv,
-} from "./_csv.ts";
+  backupPath,
+  checkFile,
+  dropsAny,
+  writeWithBackup,
+} from "./_file/backup.ts";
+import {
+  EMPTY_FILE,
+  formatFile,
+  parseFile,
+  parserFor,
+} from "./_file/format.ts";
 import { FileTokenLock } from "./_file_leases.ts";
 import {
   readSnapshot,
+  type Snapshot,
   statKey,
   withFileLock,
-  writeFileAtomic,
 } from "./_file_lock.ts";
-import { formatTokenJson, parseTokenJson } from "./_json.ts";
 import { TokenMap } from "./_token_map.ts";
 
 /** Options of {@linkcode FileTokenStore}. */
@@ -102,6 +118,8 @@ export class FileTokenStore implements TokenStore {
   readonly path: string;
   /** The file's layout. */
   readonly format: "json" | "zoho-csv";
+  /** The last good copy of the file, `<path>.bak`. */
+  readonly backupPath: string;
   /** Leases in `<path>.leases.json`, shared by every process. */
   readonly lock: TokenLock;
   #lockPath: string;
@@ -140,6 +158,7 @@ export class FileTokenStore implements TokenStore {
     }
     this.path = resolve(path);
     this.format = format;
+    this.backupPath = backupPath(this.path);
     this.#lockPath = `${this.path}.lock`;
     this.#timeoutMs = lockTimeoutMs;
     this.lock = new FileTokenLock(
@@ -275,14 +294,33 @@ export class FileTokenStore implements TokenStore {
     return Promise.resolve();
   }
 
-  /** The tokens in the file, parsed again only when the file changed. */
+  /**
+   * The tokens in the file, parsed again only when the file changed. When a
+   * token this store had seen is gone, the file is compared with its last
+   * good copy, under the lock (a writer may be between its two renames).
+   */
   async #read(): Promise<Index> {
     const key = await statKey(this.path);
-    if (key === null) return { key: null, tokens: new TokenMap() };
-    if (this.#index !== null && this.#index.key === key) return this.#index;
-    const snapshot = await readSnapshot(this.path);
-    if (snapshot === null) return { key: null, tokens: new TokenMap() };
-    const parsed = this.#parse(snapshot.text);
+    if (key !== null && this.#index?.key === key) return this.#index;
+    let snapshot = key === null ? null : await readSnapshot(this.path);
+    let parsed = snapshot ? await this.#parse(snapshot.text) : EMPTY_FILE;
+    if (this.#index && dropsAny(this.#index.tokens.values(), ids(parsed))) {
+      [snapshot, parsed] = await withFileLock(
+        this.#lockPath,
+        this.#timeoutMs,
+        async () => {
+          const again = await readSnapshot(this.path);
+          const parsed = again ? await this.#parse(again.text) : EMPTY_FILE;
+          await this.#check(again, parsed, "read");
+          return [again, parsed] as const;
+        },
+      );
+    }
+    if (snapshot === null) {
+      // no file, and nothing lost (a store's deletes emptied the copy)
+      if (this.#index) this.#index = { key: null, tokens: new TokenMap() };
+      return { key: null, tokens: new TokenMap() };
+    }
     if (parsed.assignedIds) {
       // rows written without an id: give them ids in the file, once
       await this.#mutate(() => ({ result: undefined, changed: true }));
@@ -293,9 +331,10 @@ export class FileTokenStore implements TokenStore {
   }
 
   /**
-   * Re-reads the file under the lock, applies `change` and, when it reports
-   * a change, replaces the file atomically. A file that cannot be parsed
-   * stops everything before `change` runs.
+   * Re-reads the file under the lock, checks it lost nothing since a store
+   * last saved it, applies `change` and, when it reports a change, replaces
+   * the file and its last good copy atomically. A file that cannot be parsed
+   * or lost tokens stops everything before `change` runs.
    */
   #mutate<T>(
     change: (
@@ -304,20 +343,21 @@ export class FileTokenStore implements TokenStore {
   ): Promise<T> {
     return withFileLock(this.#lockPath, this.#timeoutMs, async () => {
       const snapshot = await readSnapshot(this.path);
-      const parsed = snapshot
-        ? this.#parse(snapshot.text)
-        : { tokens: [], layout: DEFAULT_CSV_LAYOUT, assignedIds: false };
+      const parsed = snapshot ? await this.#parse(snapshot.text) : EMPTY_FILE;
+      // unchanged since this store last saved or checked it: nothing to do
+      if (snapshot === null || snapshot.key !== this.#index?.key) {
+        await this.#check(snapshot, parsed, "write");
+      }
       const tokens = TokenMap.of(parsed.tokens);
       const { result, changed } = change(tokens);
       if (changed || parsed.assignedIds) {
         const values = [...tokens.values()];
-        await writeFileAtomic(
+        const key = await writeWithBackup(
           this.path,
-          this.format === "json"
-            ? formatTokenJson(values)
-            : formatZohoCsv(values, parsed.layout),
+          formatFile(this.format, values, parsed.layout),
+          dropsAny(parsed.tokens, tokens),
         );
-        this.#index = { key: await statKey(this.path), tokens };
+        this.#index = { key, tokens };
       } else if (snapshot) {
         this.#index = { key: snapshot.key, tokens };
       }
@@ -325,12 +365,30 @@ export class FileTokenStore implements TokenStore {
     });
   }
 
-  #parse(text: string): ReturnType<typeof parseZohoCsv> {
-    if (this.format === "zoho-csv") return parseZohoCsv(text, this.path);
-    return {
-      tokens: parseTokenJson(text, this.path),
-      layout: DEFAULT_CSV_LAYOUT,
-      assignedIds: false,
-    };
+  /**
+   * Refuses (`CORRUPT`) a file that lacks tokens its last good copy holds,
+   * or, without a copy, tokens this store last saw.
+   */
+  #check(
+    snapshot: Snapshot | null,
+    parsed: ParsedCsv,
+    action: "read" | "write",
+  ): Promise<void> {
+    return checkFile(
+      this.path,
+      snapshot && { text: snapshot.text, parsed },
+      this.#index?.tokens.values() ?? null,
+      parserFor(this.format),
+      action,
+    );
   }
+
+  #parse(text: string): Promise<ParsedCsv> {
+    return parseFile(this.format, text, this.path);
+  }
+}
+
+/** The ids of a parsed file. */
+function ids(parsed: ParsedCsv): Set<string> {
+  return new Set(parsed.tokens.map((token) => token.id!));
 }
