@@ -21,6 +21,7 @@
 
 import { readField } from "./_read_field.ts";
 import { redact } from "./_redact.ts";
+import { expiresAtProblem, stringProblem } from "./_field_check.ts";
 import { TokenStoreError } from "./errors.ts";
 
 /** The fields of an {@linkcode OAuthToken}. */
@@ -47,20 +48,39 @@ export interface OAuthTokenInit {
   apiDomain?: string;
 }
 
+/**
+ * Every field of {@linkcode OAuthTokenInit}, in the order of the interface:
+ * the one list of token fields that stores, formats and tests go by.
+ *
+ * @example Usage
+ * ```ts
+ * import { TOKEN_FIELDS } from "@tokenstore/tokenstore";
+ *
+ * console.log(TOKEN_FIELDS.length); // 10
+ * console.log(TOKEN_FIELDS.includes("expiresAt")); // true
+ * ```
+ */
+export const TOKEN_FIELDS: readonly (keyof OAuthTokenInit)[] = Object.freeze(
+  [
+    "id",
+    "userName",
+    "clientId",
+    "clientSecret",
+    "redirectUrl",
+    "grantToken",
+    "refreshToken",
+    "accessToken",
+    "expiresAt",
+    "apiDomain",
+  ] as const,
+);
+
 /** Names of the string fields of {@linkcode OAuthTokenInit}. */
 type StringField = Exclude<keyof OAuthTokenInit, "expiresAt">;
 
-const STRING_FIELDS: readonly StringField[] = [
-  "id",
-  "userName",
-  "clientId",
-  "clientSecret",
-  "redirectUrl",
-  "grantToken",
-  "refreshToken",
-  "accessToken",
-  "apiDomain",
-];
+const STRING_FIELDS = TOKEN_FIELDS.filter((field): field is StringField =>
+  field !== "expiresAt"
+);
 
 /**
  * The fields that are secret and never printed.
@@ -90,6 +110,24 @@ export const SECRET_FIELDS: readonly (keyof OAuthTokenInit)[] = [
  * ```
  */
 export const MAX_FIELD_LENGTH = 4096;
+
+/**
+ * Largest `expiresAt` accepted: 8.64e15 epoch milliseconds, the last instant
+ * a JavaScript `Date` can represent (year 275760). Any finite number from 0
+ * to it is accepted, fractions too, and every store holds it exactly: as
+ * text (SQL `expiry_time`, Zoho CSV) an integer takes at most 16 characters
+ * and a fraction at most 24, which the tables the SQL stores create hold
+ * (Zoho's own `varchar(20)` holds every integer and refuses longer text with
+ * `INVALID_TOKEN`). A token endpoint's longer lifetime is to be clamped to it.
+ *
+ * @example Usage
+ * ```ts
+ * import { MAX_EXPIRES_AT } from "@tokenstore/tokenstore";
+ *
+ * console.log(new Date(MAX_EXPIRES_AT).toISOString()); // "+275760-09-13T00:00:00.000Z"
+ * ```
+ */
+export const MAX_EXPIRES_AT = 8_640_000_000_000_000;
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,10}$/;
 
@@ -131,15 +169,29 @@ export function validateId(
 }
 
 /**
- * Checks one field of a token or query: strings non-empty and at most
- * {@linkcode MAX_FIELD_LENGTH} characters, `id` by {@linkcode validateId},
- * `expiresAt` a non-negative finite number. Secret values are never echoed.
+ * Checks one field of a token or query: strings non-empty, at most
+ * {@linkcode MAX_FIELD_LENGTH} characters, well-formed Unicode (no lone
+ * surrogate) and without NUL (U+0000), since a driver would truncate or
+ * replace such a value; `id` by {@linkcode validateId}; `expiresAt` a finite
+ * number from 0 to {@linkcode MAX_EXPIRES_AT}. Values are never echoed (they
+ * may be secrets).
  *
  * @example Usage
  * ```ts
  * import { validateField } from "@tokenstore/tokenstore";
  *
  * validateField("userName", "ada@example.com", "INVALID_QUERY"); // passes
+ * ```
+ *
+ * @example A value no store could hold as it is
+ * ```ts
+ * import { TokenStoreError, validateField } from "@tokenstore/tokenstore";
+ *
+ * try {
+ *   validateField("userName", "ada\u0000@example.com", "INVALID_TOKEN");
+ * } catch (error) {
+ *   console.log((error as TokenStoreError).code); // "INVALID_TOKEN"
+ * }
  * ```
  *
  * @param field The field's name.
@@ -152,37 +204,17 @@ export function validateField(
   value: unknown,
   code: "INVALID_QUERY" | "INVALID_TOKEN",
 ): void {
-  if (field === "expiresAt") {
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      throw new TokenStoreError(
-        code,
-        `Invalid token field "expiresAt": expected epoch milliseconds, got ${
-          typeof value === "number" ? String(value) : typeof value
-        }`,
-      );
-    }
-    return;
-  }
   if (field === "id") {
     validateId(value, code);
     return;
   }
-  if (typeof value !== "string") {
+  const problem = field === "expiresAt"
+    ? expiresAtProblem(value, MAX_EXPIRES_AT)
+    : stringProblem(value, MAX_FIELD_LENGTH);
+  if (problem !== undefined) {
     throw new TokenStoreError(
       code,
-      `Invalid token field "${field}": expected a string, got ${typeof value}`,
-    );
-  }
-  if (value.length === 0) {
-    throw new TokenStoreError(
-      code,
-      `Invalid token field "${field}": empty string`,
-    );
-  }
-  if (value.length > MAX_FIELD_LENGTH) {
-    throw new TokenStoreError(
-      code,
-      `Invalid token field "${field}": ${value.length} characters, at most ${MAX_FIELD_LENGTH} allowed`,
+      `Invalid token field "${field}": ${problem}`,
     );
   }
 }
@@ -206,10 +238,8 @@ export class OAuthToken implements Readonly<OAuthTokenInit> {
   #record: OAuthTokenInit;
 
   /**
-   * Creates a token. Every given field is validated: strings must be
-   * non-empty and at most {@linkcode MAX_FIELD_LENGTH} characters, `id` 1–10
-   * characters of `A-Z a-z 0-9 _ -`, `expiresAt` a non-negative finite number.
-   * `undefined` fields are left out.
+   * Creates a token. Every given field is checked by
+   * {@linkcode validateField}; `undefined` fields are left out.
    *
    * @param init The token's fields.
    * @throws {TokenStoreError} `INVALID_TOKEN` naming the first bad field.

@@ -1,10 +1,18 @@
 import {
   assert,
   assertEquals,
+  assertMatch,
   assertNotStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { OAuthToken } from "../core/token.ts";
+import {
+  MAX_EXPIRES_AT,
+  MAX_FIELD_LENGTH,
+  OAuthToken,
+  SECRET_FIELDS,
+  TOKEN_FIELDS,
+  validateField,
+} from "../core/token.ts";
 import { newTokenId } from "../core/id.ts";
 import {
   OAuthError,
@@ -145,6 +153,129 @@ Deno.test("a rejected secret is never echoed in the error", () => {
   );
   assert(!error.message.includes("SECRET-TAIL"));
   assert(!error.message.includes("xxxxxxxx"));
+});
+
+const STRING_FIELDS = TOKEN_FIELDS.filter((f) =>
+  f !== "expiresAt" && f !== "id"
+);
+
+Deno.test("TOKEN_FIELDS lists every field once, secrets included, and cannot be changed", () => {
+  assertEquals(TOKEN_FIELDS, [
+    "id",
+    "userName",
+    "clientId",
+    "clientSecret",
+    "redirectUrl",
+    "grantToken",
+    "refreshToken",
+    "accessToken",
+    "expiresAt",
+    "apiDomain",
+  ]);
+  assertEquals([...TOKEN_FIELDS].sort(), Object.keys(full.toRecord()).sort());
+  for (const field of SECRET_FIELDS) assert(TOKEN_FIELDS.includes(field));
+  assert(Object.isFrozen(TOKEN_FIELDS));
+});
+
+Deno.test("NUL and lone surrogates are refused in every string field, naming the field, never the value", () => {
+  const bad: [string, string, RegExp][] = [
+    ["NUL", "sec\u0000ret-value", /NUL character \(U\+0000\)/],
+    ["NUL at the end", "secret-value\u0000", /NUL/],
+    ["lone high surrogate", "secret\uD83D-value", /lone surrogate at index 6/],
+    ["lone low surrogate", "\uDE00secret-value", /lone surrogate at index 0/],
+    ["high surrogate at the end", "secret-value\uD83D", /lone surrogate/],
+    ["reversed pair", "secret\uDE00\uD83D-value", /lone surrogate/],
+  ];
+  for (const field of STRING_FIELDS) {
+    for (const [what, value, problem] of bad) {
+      for (const code of ["INVALID_TOKEN", "INVALID_QUERY"] as const) {
+        const error = assertThrows(
+          () => validateField(field, value, code),
+          TokenStoreError,
+          undefined,
+          `${field} with ${what}`,
+        );
+        assertEquals(error.code, code);
+        assert(error.message.includes(`"${field}"`), error.message);
+        assertMatch(error.message, problem);
+        assert(!error.message.includes("secret"), error.message);
+      }
+      const error = assertThrows(
+        () => new OAuthToken({ refreshToken: "1000.r", [field]: value }),
+        TokenStoreError,
+      );
+      assertEquals(error.code, "INVALID_TOKEN");
+    }
+    // well-formed pairs, any plane, and every other control character are fine
+    for (
+      const value of [
+        "🦕 東京 é",
+        "\uD83D\uDE00",
+        "tab\tnew\nline\u0001\u007F",
+        "\uFFFF\uFFFE",
+      ]
+    ) {
+      validateField(field, value, "INVALID_TOKEN");
+    }
+  }
+  // ids never had room for either
+  assertThrows(
+    () => validateField("id", "a\u0000b", "INVALID_QUERY"),
+    TokenStoreError,
+  );
+});
+
+Deno.test("NUL and lone surrogates are refused where String.prototype.isWellFormed is missing", async () => {
+  const token = new URL("../core/token.ts", import.meta.url).href;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `delete String.prototype.isWellFormed;
+       const { validateField } = await import(${JSON.stringify(token)});
+       const refused = (v) => { try { validateField("userName", v, "INVALID_TOKEN"); return false; } catch { return true; } };
+       console.log(JSON.stringify(["a\\uD800", "\\uDC00b", "\\uDC00\\uD800", "a\\u0000", "ok\\uD83D\\uDE00", "ok"].map(refused)));`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+  assertEquals(
+    JSON.parse(new TextDecoder().decode(output.stdout)),
+    [true, true, true, true, false, false],
+  );
+});
+
+Deno.test("expiresAt is any finite number from 0 to MAX_EXPIRES_AT, the largest Date", () => {
+  assertEquals(MAX_EXPIRES_AT, 8.64e15);
+  assertEquals(new Date(MAX_EXPIRES_AT).getTime(), MAX_EXPIRES_AT);
+  assert(Number.isNaN(new Date(MAX_EXPIRES_AT + 1).getTime()));
+  for (
+    const value of [
+      0,
+      1.5,
+      0.0000012345678901234567,
+      1_800_000_000_123,
+      MAX_EXPIRES_AT,
+    ]
+  ) {
+    assertEquals(new OAuthToken({ expiresAt: value }).expiresAt, value);
+    // as text (SQL expiry_time, Zoho CSV) it reads back exactly, in 24 characters at most
+    assertEquals(Number(String(value)), value);
+    assert(String(value).length <= 24);
+  }
+  assertEquals(String(MAX_EXPIRES_AT).length, 16);
+  // an endpoint's `expires_in: 1e17` seconds lands past it
+  for (
+    const value of [MAX_EXPIRES_AT + 2, 1e20, Number.MAX_VALUE, Infinity, -0.5]
+  ) {
+    const error = assertThrows(
+      () => new OAuthToken({ expiresAt: value }),
+      TokenStoreError,
+    );
+    assertEquals(error.code, "INVALID_TOKEN");
+    assert(error.message.includes(String(MAX_EXPIRES_AT)), error.message);
+  }
+  assertEquals(MAX_FIELD_LENGTH, 4096);
 });
 
 Deno.test("newTokenId gives distinct URL-safe ids of 10 characters", () => {
