@@ -1,15 +1,25 @@
 /**
- * Schema and SQL of the libSQL store: creates Zoho's `oauthtoken` table, its
- * lookup indexes and the lease table when missing, inspects an existing table
- * (a Python-SDK table names column 9 `redirect_uri`), and builds the upsert.
+ * Schema and SQL of the libSQL store: creates Zoho's `oauthtoken` table
+ * (Zoho's columns, declared wide enough for every value the token model
+ * accepts), its lookup indexes and the lease table when missing, inspects an
+ * existing table (a Python-SDK table names column 9 `redirect_uri`; the
+ * declared widths, such as Zoho's `varchar(255)`, are what its values are
+ * checked against), and builds the upsert.
  *
  * @module
  */
 
 import { TokenStoreError } from "../core/errors.ts";
+import { MAX_FIELD_LENGTH } from "../core/token.ts";
 import type { QueryPlan } from "../core/token_store.ts";
 import type { LibsqlClient, LibsqlStatement } from "./_libsql_client.ts";
-import { COLUMNS, LOOKUP_COLUMNS, planToWhere } from "./_sql.ts";
+import {
+  COLUMNS,
+  EXPIRY_TIME_WIDTH,
+  LOOKUP_COLUMNS,
+  planToWhere,
+} from "./_sql.ts";
+import { declaredLimit, type TableLimits } from "./_sql/widths.ts";
 
 /** What the store knows about its tables once they are ready. */
 export interface LibsqlSchema {
@@ -21,17 +31,25 @@ export interface LibsqlSchema {
   readonly columns: readonly string[];
   /** {@linkcode LibsqlSchema.columns} joined for `SELECT`/`INSERT`. */
   readonly columnList: string;
+  /** What each column holds, from its declared type (read when the store opened). */
+  readonly limits: TableLimits;
 }
 
 /** How long a file database waits for another process's lock (ms). */
 export const BUSY_TIMEOUT_MS = 5000;
 
-/** Zoho's DDL for the token table (SQLite/MySQL SDKs). */
+/**
+ * DDL of the token table: Zoho's columns (the SQLite SDKs read it
+ * unchanged), each declared as wide as the token model allows
+ * (`varchar(4096)`, `expiry_time varchar(24)`).
+ */
 export function tokenTableDdl(table: string): string {
   const columns = COLUMNS.map(([column]) =>
     column === "id"
       ? "id varchar(10) NOT NULL PRIMARY KEY"
-      : `${column} varchar(${column === "expiry_time" ? 20 : 255})`
+      : `${column} varchar(${
+        column === "expiry_time" ? EXPIRY_TIME_WIDTH : MAX_FIELD_LENGTH
+      })`
   );
   return `CREATE TABLE IF NOT EXISTS ${table} (${columns.join(", ")})`;
 }
@@ -54,10 +72,22 @@ function columnsOf(names: Set<string>, table: string): string[] {
   });
 }
 
+function limitsOf(rows: readonly Readonly<Record<string, unknown>>[]) {
+  return new Map(
+    rows.map((row) => [
+      String(row.name).toLowerCase(),
+      declaredLimit(String(row.type ?? "")),
+    ]),
+  );
+}
+
+const TABLE_INFO = "SELECT name, type FROM pragma_table_info(?)";
+
 /**
  * Makes the tables ready: one read of the catalogue, and one write batch
- * (`IF NOT EXISTS` statements, safe to race) only when something is missing.
- * File databases get `PRAGMA busy_timeout` first.
+ * (`IF NOT EXISTS` statements, safe to race) only when something is missing;
+ * a table created there is read again, in case another process created it
+ * first with other widths. File databases get `PRAGMA busy_timeout` first.
  */
 export async function prepareSchema(
   client: LibsqlClient,
@@ -68,19 +98,18 @@ export async function prepareSchema(
     await client.execute(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
   const [tableInfo, lockInfo, indexInfo] = await client.batch([
-    { sql: "SELECT name FROM pragma_table_info(?)", args: [table] },
-    { sql: "SELECT name FROM pragma_table_info(?)", args: [lockTable] },
+    { sql: TABLE_INFO, args: [table] },
+    { sql: TABLE_INFO, args: [lockTable] },
     {
       sql: "SELECT ii.name AS col FROM pragma_index_list(?) AS il, " +
         "pragma_index_info(il.name) AS ii WHERE ii.seqno = 0",
       args: [table],
     },
   ], "deferred");
-  const names = new Set(tableInfo.rows.map((row) => String(row.name)));
+  let info = tableInfo.rows;
+  const names = new Set(info.map((row) => String(row.name)));
   const indexed = new Set(indexInfo.rows.map((row) => String(row.col)));
-  const columns = names.size === 0
-    ? COLUMNS.map(([column]) => column)
-    : columnsOf(names, table);
+  if (names.size > 0) columnsOf(names, table);
   const ddl: string[] = [];
   if (names.size === 0) ddl.push(tokenTableDdl(table));
   for (const column of LOOKUP_COLUMNS) {
@@ -91,8 +120,24 @@ export async function prepareSchema(
     }
   }
   if (lockInfo.rows.length === 0) ddl.push(lockTableDdl(lockTable));
-  if (ddl.length > 0) await client.batch(ddl, "write");
-  return { table, lockTable, columns, columnList: columns.join(", ") };
+  if (ddl.length > 0) {
+    const results = await client.batch(
+      [...ddl, { sql: TABLE_INFO, args: [table] }],
+      "write",
+    );
+    info = results[results.length - 1].rows;
+  }
+  const columns = columnsOf(
+    new Set(info.map((row) => String(row.name))),
+    table,
+  );
+  return {
+    table,
+    lockTable,
+    columns,
+    columnList: columns.join(", "),
+    limits: limitsOf(info),
+  };
 }
 
 /**

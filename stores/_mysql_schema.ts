@@ -1,9 +1,12 @@
 /**
- * Schema of the MySQL store: creates Zoho's `oauthtoken` table, its lookup
- * indexes and the lease table when missing (safe to race: `IF NOT EXISTS`,
- * and a concurrently created index is recognised by its error number),
- * inspects an existing table (a Python-SDK table names column 9
- * `redirect_uri`), and holds the statements of the store.
+ * Schema of the MySQL store: creates Zoho's `oauthtoken` table (Zoho's
+ * columns, as `text` so that every value the token model accepts fits), its
+ * lookup indexes and the lease table when missing (safe to race: `IF NOT
+ * EXISTS`, and a concurrently created index is recognised by its error
+ * number), inspects an existing table (a Python-SDK table names column 9
+ * `redirect_uri`; the column widths and character sets, such as Zoho's
+ * `varchar(255)`, are what its values are checked against), and holds the
+ * statements of the store.
  *
  * @module
  */
@@ -19,7 +22,14 @@ import {
   type MysqlConnection,
   type MysqlPool,
 } from "./_mysql_client.ts";
-import { COLUMNS, LOOKUP_COLUMNS, planToWhere, rowToToken } from "./_sql.ts";
+import {
+  COLUMNS,
+  EXPIRY_TIME_WIDTH,
+  LOOKUP_COLUMNS,
+  planToWhere,
+  rowToToken,
+} from "./_sql.ts";
+import { mysqlLimit, type TableLimits } from "./_sql/widths.ts";
 
 /** What the store knows about its tables once they are ready. */
 export interface MysqlSchema {
@@ -33,6 +43,8 @@ export interface MysqlSchema {
   readonly columns: readonly string[];
   /** {@linkcode MysqlSchema.columns} joined for `SELECT`/`INSERT`. */
   readonly columnList: string;
+  /** What each column holds, from `information_schema` (read when the store opened). */
+  readonly limits: TableLimits;
 }
 
 /** Table options of the tables the store creates (full Unicode, transactions). */
@@ -44,12 +56,20 @@ export function quote(name: string): string {
   return `\`${name}\``;
 }
 
-/** Zoho's DDL for the token table (the Zoho SDKs' MySQL `DBStore`). */
+/**
+ * DDL of the token table: Zoho's columns (the Zoho SDKs' MySQL `DBStore`
+ * reads and writes it unchanged) as `text` (65,535 bytes, kept off the row),
+ * which holds any 4,096-character value (12,288 bytes at most in utf8mb4),
+ * where even four `varchar(4096)` would pass MySQL's 65,535-byte row limit;
+ * `id varchar(10)`, `expiry_time varchar(24)`.
+ */
 export function tokenTableDdl(table: string): string {
   const columns = COLUMNS.map(([column]) =>
     column === "id"
       ? "id varchar(10) NOT NULL"
-      : `${column} varchar(${column === "expiry_time" ? 20 : 255})`
+      : column === "expiry_time"
+      ? `${column} varchar(${EXPIRY_TIME_WIDTH})`
+      : `${column} text`
   );
   return `CREATE TABLE IF NOT EXISTS ${quote(table)} (${
     columns.join(", ")
@@ -93,10 +113,16 @@ async function rows(
   return result as Row[];
 }
 
+/** Characters of a `text` lookup column that its index covers. */
+const TEXT_PREFIX = 255;
+/** The prefix of an index under an old row format's 767-byte keys. */
+const SHORT_PREFIX = 191;
+
 async function createIndex(
   pool: MysqlPool,
   table: string,
   column: string,
+  isText: boolean,
 ): Promise<void> {
   const create = (width: string) =>
     pool.query(
@@ -105,46 +131,62 @@ async function createIndex(
       } (${column}${width})`,
     );
   try {
-    await create("");
+    // a text column is indexed by a prefix; lookups compare the whole value
+    await create(isText ? `(${TEXT_PREFIX})` : "");
   } catch (error) {
     if (isErrno(error, ER_DUP_KEYNAME)) return; // another process made it
     if (!isErrno(error, ER_TOO_LONG_KEY)) throw error;
-    // an old row format (767-byte keys): index a prefix instead
+    // an old row format (767-byte keys): index a shorter prefix instead
     try {
-      await create("(191)");
+      await create(`(${SHORT_PREFIX})`);
     } catch (again) {
       if (!isErrno(again, ER_DUP_KEYNAME)) throw again;
     }
   }
 }
 
+const COLUMN_INFO =
+  "SELECT TABLE_NAME AS t, COLUMN_NAME AS c, DATA_TYPE AS dt, COLUMN_TYPE AS ct, " +
+  "CHARACTER_MAXIMUM_LENGTH AS mc, CHARACTER_OCTET_LENGTH AS mb, " +
+  "CHARACTER_SET_NAME AS cs FROM information_schema.COLUMNS " +
+  "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)";
+
 /**
- * Makes the tables ready: one read of the catalogue, then only what is
- * missing: the token table (Zoho's DDL), an index on each lookup column that
- * does not lead an index yet, and the lease table.
+ * Makes the tables ready: one read of the catalogue (columns with their
+ * types, widths and character sets), then only what is missing: the token
+ * table ({@linkcode tokenTableDdl}, then read again), an index on each lookup
+ * column that does not lead an index yet (a prefix of a `text` column), and
+ * the lease table.
  */
 export async function prepareSchema(
   pool: MysqlPool,
   table: string,
   lockTable: string,
 ): Promise<MysqlSchema> {
-  const found = await rows(
-    pool,
-    "SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS " +
-      "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)",
-    [table, lockTable],
+  let found = await rows(pool, COLUMN_INFO, [table, lockTable]);
+  const rowsOf = (name: string) =>
+    found.filter((row) => String(row.t).toLowerCase() === name.toLowerCase());
+  const lockNames = rowsOf(lockTable);
+  if (rowsOf(table).length === 0) {
+    await pool.query(tokenTableDdl(table));
+    // another process may have created it first, with other columns
+    found = await rows(pool, COLUMN_INFO, [table, table]);
+  }
+  const info = rowsOf(table);
+  const columns = columnsOf(
+    new Set(info.map((row) => String(row.c).toLowerCase())),
+    table,
   );
-  const namesOf = (name: string) =>
-    new Set(
-      found.filter((row) => String(row.t).toLowerCase() === name.toLowerCase())
-        .map((row) => String(row.c).toLowerCase()),
-    );
-  const names = namesOf(table);
-  const lockNames = namesOf(lockTable);
-  if (names.size === 0) await pool.query(tokenTableDdl(table));
-  const columns = names.size === 0
-    ? COLUMNS.map(([column]) => column)
-    : columnsOf(names, table);
+  const limits = new Map(info.map((row) => [
+    String(row.c).toLowerCase(),
+    mysqlLimit({
+      dataType: String(row.dt),
+      columnType: String(row.ct),
+      maxChars: row.mc,
+      maxBytes: row.mb,
+      charset: row.cs,
+    }),
+  ]));
   const indexed = new Set(
     (await rows(
       pool,
@@ -154,15 +196,20 @@ export async function prepareSchema(
     )).map((row) => String(row.c).toLowerCase()),
   );
   for (const column of LOOKUP_COLUMNS) {
-    if (!indexed.has(column)) await createIndex(pool, table, column);
+    if (indexed.has(column)) continue;
+    const type = String(
+      info.find((row) => String(row.c).toLowerCase() === column)?.dt,
+    );
+    await createIndex(pool, table, column, /text|blob/i.test(type));
   }
-  if (lockNames.size === 0) await pool.query(lockTableDdl(lockTable));
+  if (lockNames.length === 0) await pool.query(lockTableDdl(lockTable));
   return {
     name: table,
     table: quote(table),
     lockTable: quote(lockTable),
     columns,
     columnList: columns.join(", "),
+    limits,
   };
 }
 

@@ -41,9 +41,12 @@ export const LOOKUP_COLUMNS: readonly string[] = [
   "grant_token",
 ];
 
-/** Widest value each Zoho column holds (`varchar(n)`). */
-const WIDTH: Partial<Record<keyof OAuthTokenInit, number>> = { id: 10 };
-const DEFAULT_WIDTH = 255;
+/**
+ * Characters of `expiry_time` in the tables the stores create: `String()` of
+ * any non-negative number takes at most 24 (`0.0000012345678901234567`),
+ * an integer `expiresAt` at most 16. Zoho's own tables have `varchar(20)`.
+ */
+export const EXPIRY_TIME_WIDTH = 24;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
@@ -67,23 +70,13 @@ export function validateTableName(name: string): string {
 /**
  * A row's values in {@linkcode COLUMNS} order, `null` for absent fields and
  * `expiry_time` as epoch-millisecond text, exactly as the Zoho SDKs write it.
- *
- * @throws {TokenStoreError} `INVALID_TOKEN` when a value is wider than its Zoho column.
+ * Whether they fit the table's columns is `checkRowFits`'s (`_sql/widths.ts`).
  */
 export function tokenToRow(token: OAuthToken): (string | null)[] {
   const record = token.toRecord();
-  return COLUMNS.map(([column, field]) => {
+  return COLUMNS.map(([, field]) => {
     const value = record[field];
-    if (value === undefined) return null;
-    const text = String(value);
-    const width = field === "expiresAt" ? 20 : WIDTH[field] ?? DEFAULT_WIDTH;
-    if (text.length > width) {
-      throw new TokenStoreError(
-        "INVALID_TOKEN",
-        `Invalid token field "${field}": ${text.length} characters do not fit column "${column}" (at most ${width})`,
-      );
-    }
-    return text;
+    return value === undefined ? null : String(value);
   });
 }
 

@@ -1,8 +1,10 @@
 /**
  * A {@linkcode TokenStore} in a libSQL database: a local SQLite file, Turso or
  * any `sqld` server. Tokens live in the Zoho SDKs' own `oauthtoken` table
- * (created when missing; an existing Zoho-created table is used as it is),
- * leases in `oauthtoken_lock`. Upserts are atomic write batches, so several
+ * (created when missing, with columns of 4,096 characters; an existing
+ * Zoho-created table is used as it is, and a value wider than its declared
+ * `varchar(255)` is refused with `INVALID_TOKEN` before anything is
+ * written), leases in `oauthtoken_lock`. Upserts are atomic write batches, so several
  * processes sharing one database never store a user twice.
  *
  * Importing this module loads no driver: pass your own `@libsql/client`
@@ -56,6 +58,7 @@ import {
   tokenToRow,
   validateTableName,
 } from "./_sql.ts";
+import { checkRowFits } from "./_sql/widths.ts";
 
 export type {
   LibsqlClient,
@@ -260,13 +263,16 @@ export class LibsqlTokenStore implements TokenStore {
    *
    * @param token The token.
    * @returns The stored token, id set.
-   * @throws {TokenStoreError} `INVALID_TOKEN` (nothing stored) or `BACKEND`.
+   * @throws {TokenStoreError} `INVALID_TOKEN` (nothing stored), also when a
+   * value is wider than its column is declared (Zoho's `varchar(255)`), or
+   * `BACKEND`.
    */
   async saveToken(token: OAuthToken): Promise<OAuthToken> {
     const checked = validateForSave(token);
     const row = tokenToRow(checked);
     const plan = planSave(checked);
     const schema = await this.#ready();
+    checkRowFits(row, schema.columns, schema.limits, schema.table);
     const secrets = [...this.#secrets, ...secretsOf(checked)];
     const action = `save token in libSQL table "${schema.table}"`;
     for (let attempt = 1;; attempt++) {

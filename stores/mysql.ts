@@ -1,8 +1,10 @@
 /**
  * A {@linkcode TokenStore} in a MySQL or MariaDB database, in the Zoho SDKs'
- * own `oauthtoken` table (created with lookup indexes when missing; an
- * existing Zoho-created table is used as it is), with leases in
- * `oauthtoken_lock`. Saves are `REPEATABLE READ` transactions that lock the
+ * own `oauthtoken` table (created with lookup indexes when missing, with
+ * `text` columns that hold 4,096 characters; an existing Zoho-created table
+ * is used as it is, and a value its `varchar(255)` or character set cannot
+ * hold is refused with `INVALID_TOKEN` before anything is written), with
+ * leases in `oauthtoken_lock`. Saves are `REPEATABLE READ` transactions that lock the
  * matching rows (or the gap where they would go) with `SELECT ... FOR
  * UPDATE`, retried on deadlock, so processes sharing one database never
  * store a user twice. Every value is a prepared-statement parameter.
@@ -52,6 +54,7 @@ import {
 } from "./_mysql_schema.ts";
 import { openSettings } from "./_mysql_settings.ts";
 import { planToWhere, tokenToRow, validateTableName } from "./_sql.ts";
+import { checkRowFits } from "./_sql/widths.ts";
 
 export type { MysqlPool } from "./_mysql_client.ts";
 
@@ -291,13 +294,15 @@ export class MysqlTokenStore implements TokenStore {
    *
    * @param token The token.
    * @returns The stored token, id set.
-   * @throws {TokenStoreError} `INVALID_TOKEN` (nothing stored) or `BACKEND`.
+   * @throws {TokenStoreError} `INVALID_TOKEN` (nothing stored), also when a
+   * value does not fit its column, or `BACKEND`.
    */
   async saveToken(token: OAuthToken): Promise<OAuthToken> {
     const checked = validateForSave(token);
     const row = tokenToRow(checked);
     const plan = planSave(checked);
     const schema = await this.#ready();
+    checkRowFits(row, schema.columns, schema.limits, this.table);
     const id = await withRetry(
       `save token in MySQL table "${this.table}"`,
       [...this.#secrets, ...secretsOf(checked)],

@@ -1,10 +1,18 @@
-import { assert, assertEquals, assertMatch } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
 import { join } from "@std/path";
 // deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
 import { createClient } from "npm:@libsql/client@^0.15";
 // deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
 import type { Client, ResultSet } from "npm:@libsql/client@^0.15";
-import { OAuthToken } from "../core/token.ts";
+import { TokenStoreError } from "../core/errors.ts";
+import { MAX_EXPIRES_AT, OAuthToken } from "../core/token.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";
 
 // The Zoho CRM SDKs' own SQLite DDL and INSERT statements.
@@ -279,5 +287,113 @@ Deno.test("LibsqlTokenStore reads and writes a Python SDK table with redirect_ur
     },
     ddl,
     inserts,
+  );
+});
+
+Deno.test("LibsqlTokenStore refuses a value wider than a Zoho varchar(255) column with INVALID_TOKEN and writes nothing", async () => {
+  await withZohoFile(async (url, raw) => {
+    const all = () => raw.execute("SELECT * FROM oauthtoken ORDER BY id");
+    const before = records(await all());
+    const store = await LibsqlTokenStore.open({ url });
+    try {
+      const access = `1000.${"a".repeat(295)}`;
+      const refused = async (token: OAuthToken, message: string) => {
+        const error = await assertRejects(
+          () => store.saveToken(token),
+          TokenStoreError,
+        );
+        assertEquals(error.code, "INVALID_TOKEN");
+        assertEquals(error.message, message);
+        assertFalse(error.message.includes("aaaa"));
+      };
+      // the refresh client saving a freshly issued 300-character access token for row 1
+      const row1 = (await store.findTokenById("1"))!;
+      await refused(
+        row1.with({ accessToken: access, expiresAt: 1_800_000_000_000 }),
+        'Cannot save token: "accessToken" is 300 characters, column "access_token" of table "oauthtoken" holds 255',
+      );
+      await refused(
+        new OAuthToken({ userName: "new@zoho.com", refreshToken: access }),
+        'Cannot save token: "refreshToken" is 300 characters, column "refresh_token" of table "oauthtoken" holds 255',
+      );
+      await refused(
+        row1.with({ userName: "🦕".repeat(256) }),
+        'Cannot save token: "userName" is 256 characters, column "user_name" of table "oauthtoken" holds 255',
+      );
+      await refused(
+        row1.with({ expiresAt: 0.0000012345678901234567 }),
+        'Cannot save token: "expiresAt" is 24 characters, column "expiry_time" of table "oauthtoken" holds 20',
+      );
+      assertEquals(records(await all()), before);
+      // 255 characters fit, counted as characters (code points), not UTF-16 units
+      const dino = "🦕".repeat(255);
+      const fits = await store.saveToken(
+        row1.with({ userName: dino, accessToken: access.slice(0, 255) }),
+      );
+      assertEquals(fits.id, "1");
+      assertEquals((await store.findTokenById("1"))?.userName, dino);
+      // the largest expiresAt fits Zoho's varchar(20)
+      const latest = await store.saveToken(
+        fits.with({ expiresAt: MAX_EXPIRES_AT }),
+      );
+      assertEquals(
+        (await store.findTokenById("1"))?.toRecord(),
+        latest.toRecord(),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("LibsqlTokenStore checks values against the widths a table declares, whatever their spelling", async () => {
+  const ddl =
+    "CREATE TABLE oauthtoken (id varchar(10) NOT NULL PRIMARY KEY, user_name character varying (16), client_id NVARCHAR(12), client_secret text, refresh_token VARCHAR2(300), access_token, grant_token clob, expiry_time bigint, redirect_url varchar(255), api_domain varchar(255))";
+  await withZohoFile(
+    async (url, raw) => {
+      const store = await LibsqlTokenStore.open({ url });
+      try {
+        const long = "x".repeat(4096);
+        // undeclared widths hold anything; bigint takes a fraction as SQLite stores it
+        const saved = await store.saveToken(
+          new OAuthToken({
+            userName: "u".repeat(16),
+            clientId: "c".repeat(12),
+            clientSecret: long,
+            refreshToken: "r".repeat(300),
+            accessToken: long,
+            grantToken: long,
+            expiresAt: 1_800_000_000_000.5,
+          }),
+        );
+        assertEquals(
+          (await store.findTokenById(saved.id!))?.toRecord(),
+          saved.toRecord(),
+        );
+        for (
+          const [patch, column, width] of [
+            [{ userName: "u".repeat(17) }, "user_name", 16],
+            [{ clientId: "c".repeat(13) }, "client_id", 12],
+            [{ refreshToken: "r".repeat(301) }, "refresh_token", 300],
+          ] as const
+        ) {
+          const error = await assertRejects(
+            () => store.saveToken(saved.with(patch)),
+            TokenStoreError,
+          );
+          assertEquals(error.code, "INVALID_TOKEN");
+          assertStringIncludes(error.message, `column "${column}"`);
+          assertStringIncludes(error.message, `holds ${width}`);
+        }
+        assertEquals(
+          (await raw.execute("SELECT count(*) AS n FROM oauthtoken")).rows[0].n,
+          1,
+        );
+      } finally {
+        await store.close();
+      }
+    },
+    ddl,
+    [],
   );
 });

@@ -15,17 +15,18 @@ import { LibsqlTokenStore } from "../stores/libsql.ts";
 import { clientKindFor } from "../stores/_libsql_client.ts";
 import { testTokenStore } from "./conformance.ts";
 
-const ZOHO_COLUMNS = [
+/** Zoho's columns, declared as wide as the token model allows. */
+const CREATED_COLUMNS = [
   ["id", "varchar(10)", 1, 1],
-  ["user_name", "varchar(255)", 0, 0],
-  ["client_id", "varchar(255)", 0, 0],
-  ["client_secret", "varchar(255)", 0, 0],
-  ["refresh_token", "varchar(255)", 0, 0],
-  ["access_token", "varchar(255)", 0, 0],
-  ["grant_token", "varchar(255)", 0, 0],
-  ["expiry_time", "varchar(20)", 0, 0],
-  ["redirect_url", "varchar(255)", 0, 0],
-  ["api_domain", "varchar(255)", 0, 0],
+  ["user_name", "varchar(4096)", 0, 0],
+  ["client_id", "varchar(4096)", 0, 0],
+  ["client_secret", "varchar(4096)", 0, 0],
+  ["refresh_token", "varchar(4096)", 0, 0],
+  ["access_token", "varchar(4096)", 0, 0],
+  ["grant_token", "varchar(4096)", 0, 0],
+  ["expiry_time", "varchar(24)", 0, 0],
+  ["redirect_url", "varchar(4096)", 0, 0],
+  ["api_domain", "varchar(4096)", 0, 0],
 ];
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
@@ -57,7 +58,7 @@ testTokenStore("LibsqlTokenStore (file)", async () => {
   });
 });
 
-Deno.test("LibsqlTokenStore creates exactly Zoho's table, the indexes and the lease table", async () => {
+Deno.test("LibsqlTokenStore creates Zoho's table with 4096-character columns, the indexes and the lease table", async () => {
   const client = createClient({ url: ":memory:" });
   try {
     const store = new LibsqlTokenStore({ client });
@@ -79,7 +80,7 @@ Deno.test("LibsqlTokenStore creates exactly Zoho's table, the indexes and the le
     );
     assertEquals(
       info.rows.map((r) => [r.name, r.type, r.notnull, r.pk]),
-      ZOHO_COLUMNS,
+      CREATED_COLUMNS,
     );
     const indexes = await client.execute(
       "SELECT ii.name AS col FROM pragma_index_list('oauthtoken') AS il, " +
@@ -209,39 +210,78 @@ Deno.test("LibsqlTokenStore rejects table names that are not identifiers", async
   }
 });
 
-Deno.test("LibsqlTokenStore rejects a value wider than its Zoho column and stores nothing", async () => {
-  const store = await LibsqlTokenStore.open({ url: ":memory:" });
+Deno.test("LibsqlTokenStore holds 4096 characters in every column of a table it creates", async () => {
+  const client = createClient({ url: ":memory:" });
+  const store = new LibsqlTokenStore({ client });
   try {
-    const kept = await store.saveToken(
-      new OAuthToken({ userName: "wide@example.com", refreshToken: "1000.r" }),
-    );
-    const wide = "1000." + "x".repeat(251);
-    for (
-      const token of [
-        new OAuthToken({ userName: "new@example.com", accessToken: wide }),
-        new OAuthToken({ userName: "wide@example.com", refreshToken: wide }),
-        kept.with({ apiDomain: `https://${"a".repeat(250)}.com` }),
-      ]
-    ) {
-      const error = await assertRejects(
-        () => store.saveToken(token),
-        TokenStoreError,
-      );
-      assertEquals(error.code, "INVALID_TOKEN");
-      assertFalse(error.message.includes(wide));
-    }
-    assertEquals(
-      (await store.getTokens()).map((t) => t.toRecord()),
-      [kept.toRecord()],
-    );
-    // exactly 255 characters fit
-    const fits = "1000." + "y".repeat(250);
+    const wide = (c: string) => `${c}${"東".repeat(4094)}a`;
     const saved = await store.saveToken(
-      new OAuthToken({ userName: "fit@example.com", refreshToken: fits }),
+      new OAuthToken({
+        userName: wide("u"),
+        clientId: wide("c"),
+        clientSecret: wide("s"),
+        redirectUrl: wide("d"),
+        grantToken: wide("g"),
+        refreshToken: wide("r"),
+        accessToken: wide("a"),
+        expiresAt: 0.0000012345678901234567, // the longest text a number has
+        apiDomain: wide("p"),
+      }),
     );
-    assertEquals((await store.findTokenById(saved.id!))?.refreshToken, fits);
+    assertEquals(
+      (await store.findToken({ accessToken: wide("a") }))?.toRecord(),
+      saved.toRecord(),
+    );
+    // the Zoho SDKs' own statements read and write the table
+    const found = await client.execute({
+      sql: "select * from oauthtoken where user_name=? and client_id=?",
+      args: [wide("u"), wide("c")],
+    });
+    assertEquals(
+      found.rows.map((r) => [r.id, r.access_token, r.expiry_time]),
+      [[saved.id!, wide("a"), "0.0000012345678901234567"]],
+    );
+    await client.execute({
+      sql:
+        "insert into oauthtoken (id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) values (?,?,?,?,?,?,?,?,?,?)",
+      args: [
+        "zoho1",
+        wide("z"),
+        "1000.Z",
+        wide("s"),
+        wide("y"),
+        wide("x"),
+        null,
+        "1800000000000",
+        null,
+        null,
+      ],
+    });
+    assertEquals(
+      (await store.findToken({ refreshToken: wide("y") }))?.toRecord(),
+      {
+        id: "zoho1",
+        userName: wide("z"),
+        clientId: "1000.Z",
+        clientSecret: wide("s"),
+        refreshToken: wide("y"),
+        accessToken: wide("x"),
+        expiresAt: 1_800_000_000_000,
+      },
+    );
+    // a 300-character access token, the reported case
+    const issued = await store.saveToken(
+      new OAuthToken({
+        userName: "ada@example.com",
+        accessToken: `1000.${"x".repeat(295)}`,
+      }),
+    );
+    assertEquals(
+      (await store.findTokenById(issued.id!))?.accessToken?.length,
+      300,
+    );
   } finally {
-    await store.close();
+    client.close();
   }
 });
 

@@ -6,8 +6,16 @@
  * names are used as they are.
  */
 
-import { assert, assertEquals, assertExists, assertMatch } from "@std/assert";
-import { OAuthToken } from "../core/token.ts";
+import {
+  assert,
+  assertEquals,
+  assertExists,
+  assertFalse,
+  assertMatch,
+  assertRejects,
+} from "@std/assert";
+import { TokenStoreError } from "../core/errors.ts";
+import { MAX_EXPIRES_AT, OAuthToken } from "../core/token.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
 import {
   type Admin,
@@ -282,6 +290,194 @@ if (MYSQL_URL === undefined) {
         );
       } finally {
         await store.close();
+      }
+    }));
+
+  /** Asserts that saving `token` is INVALID_TOKEN with `message` (no value in it). */
+  const refused = async (
+    store: MysqlTokenStore,
+    token: OAuthToken,
+    message: string | RegExp,
+  ) => {
+    const error = await assertRejects(
+      () => store.saveToken(token),
+      TokenStoreError,
+    );
+    assertEquals(error.code, "INVALID_TOKEN");
+    if (typeof message === "string") assertEquals(error.message, message);
+    else assertMatch(error.message, message);
+    assertFalse(/x{20}|東京|🦕/u.test(error.message), error.message);
+  };
+
+  test("MysqlTokenStore refuses a value wider than a Zoho varchar(255) column with INVALID_TOKEN and leaves the row unchanged", () =>
+    withZohoDatabase(async (admin, database) => {
+      await admin.query(ZOHO_DDL);
+      const r = ZOHO_ROW_1;
+      await admin.query(
+        `${ZOHO_INSERT}('1','${r.userName}','${r.clientId}','${r.clientSecret}','${r.refreshToken}','${r.accessToken}',NULL,'${r.expiresAt}','${r.redirectUrl}','${r.apiDomain}')`,
+      );
+      const all = () => select(admin, "SELECT * FROM oauthtoken ORDER BY id");
+      const before = await all();
+      const store = await MysqlTokenStore.open({ ...parts, database });
+      try {
+        const row1 = (await store.findTokenById("1"))!;
+        const access = `1000.${"x".repeat(295)}`;
+        // a freshly issued 300-character access token for the SDK's row
+        await refused(
+          store,
+          row1.with({ accessToken: access, expiresAt: 1_800_000_000_000 }),
+          'Cannot save token: "accessToken" is 300 characters, column "access_token" of table "oauthtoken" holds 255',
+        );
+        await refused(
+          store,
+          new OAuthToken({ userName: "new@example.com", refreshToken: access }),
+          'Cannot save token: "refreshToken" is 300 characters, column "refresh_token" of table "oauthtoken" holds 255',
+        );
+        await refused(
+          store,
+          row1.with({ expiresAt: 0.0000012345678901234567 }),
+          'Cannot save token: "expiresAt" is 24 characters, column "expiry_time" of table "oauthtoken" holds 20',
+        );
+        assertEquals(await all(), before);
+        // what fits is written: 255 characters of four bytes each, the largest expiresAt
+        const saved = await store.saveToken(
+          row1.with({
+            userName: "🦕".repeat(255),
+            accessToken: access.slice(0, 255),
+            expiresAt: MAX_EXPIRES_AT,
+          }),
+        );
+        assertEquals(saved.id, "1");
+        assertEquals(
+          (await store.findToken({ userName: "🦕".repeat(255) }))?.toRecord(),
+          saved.toRecord(),
+        );
+        assertEquals(
+          (await select(admin, "SELECT expiry_time FROM oauthtoken"))[0]
+            .expiry_time,
+          "8640000000000000",
+        );
+      } finally {
+        await store.close();
+      }
+    }));
+
+  test("MysqlTokenStore refuses characters a Zoho table's character set cannot store", () =>
+    withZohoDatabase(async (admin, database) => {
+      await admin.query(`${ZOHO_DDL} DEFAULT CHARSET=latin1`);
+      await admin.query(
+        "CREATE TABLE utf8_tokens (id varchar(10) NOT NULL PRIMARY KEY, user_name varchar(255), client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), api_domain tinytext) DEFAULT CHARSET=utf8mb3",
+      );
+      const latin1 = await MysqlTokenStore.open({ ...parts, database });
+      const utf8 = await MysqlTokenStore.open({
+        ...parts,
+        database,
+        table: "utf8_tokens",
+      });
+      try {
+        // cp1252, as MySQL's latin1 is
+        const western = await latin1.saveToken(
+          new OAuthToken({ userName: "café €‚™Ÿ", refreshToken: "1000.r" }),
+        );
+        assertEquals(
+          (await latin1.findToken({ userName: "café €‚™Ÿ" }))?.id,
+          western.id,
+        );
+        await refused(
+          latin1,
+          new OAuthToken({ userName: "東京", refreshToken: "1000.r" }),
+          'Cannot save token: "userName" has characters that column "user_name" of table "oauthtoken" cannot store (character set "latin1")',
+        );
+        await refused(
+          latin1,
+          western.with({ refreshToken: "1000.\u0080" }),
+          /"refreshToken" has characters that column "refresh_token"/,
+        );
+        const eastern = await utf8.saveToken(
+          new OAuthToken({ userName: "東京", refreshToken: "1000.r" }),
+        );
+        assertEquals(
+          (await utf8.findToken({ userName: "東京" }))?.id,
+          eastern.id,
+        );
+        await refused(
+          utf8,
+          eastern.with({ accessToken: "1000.🦕" }),
+          /"accessToken" has characters that column "access_token" of table "utf8_tokens" cannot store \(character set "utf8mb3"\)/,
+        );
+        // tinytext: 255 bytes, three per character here
+        await refused(
+          utf8,
+          eastern.with({ apiDomain: "東".repeat(100) }),
+          'Cannot save token: "apiDomain" is 300 bytes in utf8mb3, column "api_domain" of table "utf8_tokens" holds 255 bytes',
+        );
+        await utf8.saveToken(eastern.with({ apiDomain: "東".repeat(85) }));
+        assertEquals(
+          (await select(admin, "SELECT user_name FROM oauthtoken"))
+            .map((row) => row.user_name),
+          ["café €‚™Ÿ"],
+        );
+        assertEquals(
+          await select(
+            admin,
+            "SELECT user_name, access_token FROM utf8_tokens",
+          ),
+          [{ user_name: "東京", access_token: null }],
+        );
+      } finally {
+        await latin1.close();
+        await utf8.close();
+      }
+    }));
+
+  test("MysqlTokenStore keeps expiresAt within an integer expiry_time column", () =>
+    withZohoDatabase(async (admin, database) => {
+      await admin.query(
+        ZOHO_DDL.replace("expiry_time varchar(20)", "expiry_time bigint"),
+      );
+      await admin.query(
+        "CREATE TABLE narrow (id varchar(10) NOT NULL PRIMARY KEY, user_name varchar(255), client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time int, redirect_url varchar(255), api_domain varchar(255))",
+      );
+      const store = await MysqlTokenStore.open({ ...parts, database });
+      const narrow = await MysqlTokenStore.open({
+        ...parts,
+        database,
+        table: "narrow",
+      });
+      try {
+        const saved = await store.saveToken(
+          new OAuthToken({
+            userName: "big@example.com",
+            refreshToken: "1000.r",
+            expiresAt: MAX_EXPIRES_AT,
+          }),
+        );
+        assertEquals(
+          (await store.findTokenById(saved.id!))?.expiresAt,
+          MAX_EXPIRES_AT,
+        );
+        await refused(
+          store,
+          saved.with({ expiresAt: 1_800_000_000_000.5 }),
+          'Cannot save token: "expiresAt" does not fit column "expiry_time" of table "oauthtoken", which holds integers',
+        );
+        assertEquals(
+          (await store.findTokenById(saved.id!))?.expiresAt,
+          MAX_EXPIRES_AT,
+        );
+        await refused(
+          narrow,
+          new OAuthToken({
+            userName: "n@example.com",
+            refreshToken: "1000.r",
+            expiresAt: 1_800_000_000_000,
+          }),
+          'Cannot save token: "expiresAt" does not fit column "expiry_time" of table "narrow", which holds integers up to 2147483647',
+        );
+        assertEquals(await select(admin, "SELECT id FROM narrow"), []);
+      } finally {
+        await store.close();
+        await narrow.close();
       }
     }));
 }

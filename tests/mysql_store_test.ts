@@ -2,6 +2,7 @@ import {
   assert,
   assertEquals,
   assertFalse,
+  assertNotEquals,
   assertRejects,
   assertStringIncludes,
   assertThrows,
@@ -9,7 +10,7 @@ import {
 // deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
 import mysql from "npm:mysql2@^3/promise";
 import { TokenStoreError } from "../core/errors.ts";
-import { OAuthToken } from "../core/token.ts";
+import { MAX_EXPIRES_AT, OAuthToken } from "../core/token.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
 import { testTokenStore } from "./conformance.ts";
 import {
@@ -23,17 +24,18 @@ import {
   withTable,
 } from "./fixtures/mysql_helpers.ts";
 
-const ZOHO_COLUMNS = [
+/** Zoho's columns as the store creates them: `text` holds 4,096 characters of any kind. */
+const CREATED_COLUMNS = [
   ["id", "varchar(10)", "NO", "PRI"],
-  ["user_name", "varchar(255)", "YES", "MUL"],
-  ["client_id", "varchar(255)", "YES", ""],
-  ["client_secret", "varchar(255)", "YES", ""],
-  ["refresh_token", "varchar(255)", "YES", "MUL"],
-  ["access_token", "varchar(255)", "YES", "MUL"],
-  ["grant_token", "varchar(255)", "YES", "MUL"],
-  ["expiry_time", "varchar(20)", "YES", ""],
-  ["redirect_url", "varchar(255)", "YES", ""],
-  ["api_domain", "varchar(255)", "YES", ""],
+  ["user_name", "text", "YES", "MUL"],
+  ["client_id", "text", "YES", ""],
+  ["client_secret", "text", "YES", ""],
+  ["refresh_token", "text", "YES", "MUL"],
+  ["access_token", "text", "YES", "MUL"],
+  ["grant_token", "text", "YES", "MUL"],
+  ["expiry_time", "varchar(24)", "YES", ""],
+  ["redirect_url", "text", "YES", ""],
+  ["api_domain", "text", "YES", ""],
 ];
 
 const test = (name: string, fn: () => Promise<void>) =>
@@ -57,7 +59,7 @@ if (MYSQL_URL === undefined) {
     });
   });
 
-  test("MysqlTokenStore creates Zoho's table, the lookup indexes and the lease table, lazily and once", () =>
+  test("MysqlTokenStore creates Zoho's table with text columns, the lookup indexes and the lease table, lazily and once", () =>
     withTable(async (table) => {
       const pool = mysql.createPool(url);
       try {
@@ -86,22 +88,28 @@ if (MYSQL_URL === undefined) {
           );
           assertEquals(
             columns.map((r) => [r.n, r.t, r.nul, r.k]),
-            ZOHO_COLUMNS,
+            CREATED_COLUMNS,
           );
           const indexes = () =>
             select(
               admin,
-              "SELECT INDEX_NAME AS i, COLUMN_NAME AS c FROM information_schema.STATISTICS " +
+              "SELECT INDEX_NAME AS i, COLUMN_NAME AS c, SUB_PART AS p FROM information_schema.STATISTICS " +
                 "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY c",
               [table],
             );
-          assertEquals((await indexes()).map((r) => [r.c, r.i]), [
-            ["access_token", "idx_access_token"],
-            ["grant_token", "idx_grant_token"],
-            ["id", "PRIMARY"],
-            ["refresh_token", "idx_refresh_token"],
-            ["user_name", "idx_user_name"],
-          ]);
+          // text columns are indexed by a prefix
+          assertEquals(
+            (await indexes()).map((
+              r,
+            ) => [r.c, r.i, r.p === null ? null : Number(r.p)]),
+            [
+              ["access_token", "idx_access_token", 255],
+              ["grant_token", "idx_grant_token", 255],
+              ["id", "PRIMARY", null],
+              ["refresh_token", "idx_refresh_token", 255],
+              ["user_name", "idx_user_name", 255],
+            ],
+          );
           const lock = await select(
             admin,
             "SELECT COLUMN_NAME AS n, COLUMN_TYPE AS t, COLUMN_KEY AS k " +
@@ -156,6 +164,113 @@ if (MYSQL_URL === undefined) {
           access_token: null,
           is_text: 1,
         }]);
+      } finally {
+        await store.close();
+      }
+    }));
+
+  test("MysqlTokenStore holds 4096 characters of any kind in every column of a table it creates", () =>
+    withTable(async (table) => {
+      const store = await MysqlTokenStore.open({ url, table });
+      try {
+        // three bytes each in utf8mb4: 12,288 bytes per column, 98,304 per row
+        const wide = (c: string) => `${c}${"東".repeat(4094)}a`;
+        const saved = await store.saveToken(
+          new OAuthToken({
+            userName: wide("u"),
+            clientId: wide("c"),
+            clientSecret: wide("s"),
+            redirectUrl: wide("d"),
+            grantToken: wide("g"),
+            refreshToken: wide("r"),
+            accessToken: wide("a"),
+            expiresAt: 0.0000012345678901234567, // the longest text a number has
+            apiDomain: wide("p"),
+          }),
+        );
+        for (
+          const query of [
+            { userName: wide("u") },
+            { accessToken: wide("a") },
+            { grantToken: wide("g"), clientId: wide("c") },
+            { refreshToken: wide("r") },
+          ]
+        ) {
+          assertEquals(
+            (await store.findToken(query))?.toRecord(),
+            saved.toRecord(),
+          );
+        }
+        // values that share the indexed 255-character prefix stay apart
+        const twin = await store.saveToken(
+          new OAuthToken({
+            userName: `${wide("u").slice(0, -1)}b`,
+            accessToken: `${wide("a").slice(0, -1)}b`,
+            expiresAt: MAX_EXPIRES_AT,
+          }),
+        );
+        assertNotEquals(twin.id, saved.id);
+        assertEquals(
+          (await store.findToken({ accessToken: wide("a") }))?.id,
+          saved.id,
+        );
+        assertEquals(
+          (await store.findTokenById(twin.id!))?.expiresAt,
+          MAX_EXPIRES_AT,
+        );
+        // the Zoho SDKs' own statements read and write the table
+        await withAdmin(async (admin) => {
+          const [found] = await admin.execute(
+            `select * from \`${table}\` where user_name=? and client_id=?`,
+            [wide("u"), wide("c")],
+          );
+          assertEquals(
+            (found as Record<string, unknown>[]).map((
+              r,
+            ) => [r.id, r.access_token, r.expiry_time]),
+            [
+              [saved.id, wide("a"), "0.0000012345678901234567"],
+            ],
+          );
+          await admin.execute(
+            `insert into \`${table}\`(id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) values(?,?,?,?,?,?,?,?,?,?)`,
+            [
+              "zoho1",
+              wide("z"),
+              "1000.Z",
+              wide("s"),
+              wide("y"),
+              wide("x"),
+              null,
+              "1800000000000",
+              null,
+              null,
+            ],
+          );
+        });
+        assertEquals(
+          (await store.findToken({ refreshToken: wide("y") }))?.toRecord(),
+          {
+            id: "zoho1",
+            userName: wide("z"),
+            clientId: "1000.Z",
+            clientSecret: wide("s"),
+            refreshToken: wide("y"),
+            accessToken: wide("x"),
+            expiresAt: 1_800_000_000_000,
+          },
+        );
+        // the reported case: a 300-character access token
+        const issued = await store.saveToken(
+          new OAuthToken({
+            userName: "ada@example.com",
+            accessToken: `1000.${"x".repeat(295)}`,
+          }),
+        );
+        assertEquals(
+          (await store.findTokenById(issued.id!))?.accessToken?.length,
+          300,
+        );
       } finally {
         await store.close();
       }
