@@ -5,13 +5,20 @@
  *
  * | key | value |
  * | --- | --- |
- * | `[...P, "token", id]` | the token's `toRecord()` |
+ * | `[...P, "token", id]` | the token's `toRecord()` (see below) |
  * | `[...P, "by_user", h(userName), h(clientId) or "", id]` | `true` |
  * | `[...P, "by_access", h(accessToken), id]` | `true` |
  * | `[...P, "by_grant", h(grantToken), h(clientId) or "", id]` | `true` |
  * | `[...P, "by_refresh", h(refreshToken), h(clientId) or "", id]` | `true` |
  * | `[...P, "uniq", kind, ...group]` | how many tokens have that natural key |
  * | `[...P, "lock", key]` | a lease: `{ owner, expiresAt }` |
+ * | `[...P, "part", id, field]` | a field stored apart (the value, a string) |
+ *
+ * A token whose record would not fit in one Deno KV value (64 KiB; four
+ * fields of 4,096 characters outside Latin-1 already take 32 KiB) keeps its
+ * largest unindexed fields (`clientSecret`, `redirectUrl`, `apiDomain`)
+ * apart, written in the same atomic operation as the record, which lists
+ * them under `"$spilled"` (see `_kv/spill.ts`).
  *
  * `h(x)` is the SHA-256 of `x` in base64url without padding: token values are
  * secrets and user names may be 4096 characters long, so no value is ever
@@ -46,9 +53,21 @@ export interface NaturalKey {
   readonly group: readonly string[];
 }
 
+/** The fields the natural keys (and so the indexes and the matching rules) read. */
+export const NATURAL_FIELDS: readonly (keyof OAuthTokenInit)[] = [
+  "clientId",
+  "userName",
+  "accessToken",
+  "grantToken",
+  "refreshToken",
+];
+
 /** The default key prefix. */
 export const DEFAULT_PREFIX: readonly Deno.KvKeyPart[] = ["tokenstore"];
-/** Largest stored token value accepted (Deno KV refuses more than 64 KiB). */
+/**
+ * Most bytes a stored record may take, as `_kv/spill.ts` estimates them
+ * (Deno KV refuses values over 64 KiB).
+ */
 export const MAX_VALUE_BYTES = 60 * 1024;
 /** Largest prefix accepted (Deno KV refuses keys over 2 KiB). */
 export const MAX_PREFIX_BYTES = 512;
@@ -93,14 +112,7 @@ function field(record: Record<string, unknown>, name: string): string | null {
 export async function naturalKeys(record: unknown): Promise<NaturalKey[]> {
   if (record === null || typeof record !== "object") return [];
   const r = record as Record<string, unknown>;
-  const values = [
-    "clientId",
-    "userName",
-    "accessToken",
-    "grantToken",
-    "refreshToken",
-  ]
-    .map((name) => field(r, name));
+  const values = NATURAL_FIELDS.map((name) => field(r, name));
   // hash every value at once: one digest after another costs ~45 µs each
   const [client, user, access, grant, refresh] = await Promise.all(
     values.map((value) => value === null ? null : hashValue(value)),
@@ -194,6 +206,10 @@ export class KvKeys {
   lock(key: string): Deno.KvKey {
     return [...this.prefix, "lock", key];
   }
+  /** A field of a token stored apart from its record. */
+  part(id: string, field: string): Deno.KvKey {
+    return [...this.prefix, "part", id, field];
+  }
   /** Which part of the store a key under the prefix belongs to. */
   space(key: Deno.KvKey): string | undefined {
     const part = key[this.prefix.length];
@@ -271,43 +287,6 @@ export function validatePrefix(prefix: unknown): readonly Deno.KvKeyPart[] {
     );
   }
   return copy;
-}
-
-/** Bytes V8 may use for a string: one per character only when all are ASCII. */
-function stringBytes(value: string): number {
-  for (let i = 0; i < value.length; i++) {
-    if (value.charCodeAt(i) > 0x7f) return value.length * 2;
-  }
-  return value.length;
-}
-
-/**
- * Checks that a token's record fits in one Deno KV value.
- *
- * @throws {TokenStoreError} `INVALID_TOKEN` naming the largest field.
- */
-export function checkValueSize(record: OAuthTokenInit): void {
-  let total = 16;
-  let largest = "";
-  let largestBytes = -1;
-  for (const [name, value] of Object.entries(record)) {
-    const bytes = typeof value === "string" ? stringBytes(value) : 9;
-    total += name.length + bytes + 8;
-    if (bytes > largestBytes) {
-      largest = name;
-      largestBytes = bytes;
-    }
-  }
-  if (total > MAX_VALUE_BYTES) {
-    throw new TokenStoreError(
-      "INVALID_TOKEN",
-      `Invalid token field "${largest}": the token would take about ${
-        Math.ceil(total / 1024)
-      } KiB in Deno KV, at most ${
-        MAX_VALUE_BYTES / 1024
-      } KiB fit (the largest field is "${largest}")`,
-    );
-  }
 }
 
 /**

@@ -5,7 +5,9 @@
  *
  * Invariants every write keeps, in the same atomic operation as the token:
  * - a token's index entries are exactly its natural keys;
- * - the `uniq` counter of a natural key is the number of tokens having it.
+ * - the `uniq` counter of a natural key is the number of tokens having it;
+ * - a token's parts (fields stored apart, `_kv/spill.ts`) are exactly those
+ *   its record lists, written with it.
  *
  * @module
  */
@@ -15,12 +17,12 @@ import type { OAuthToken } from "../core/token.ts";
 import { matchesPlan, type QueryPlan } from "../core/token_store.ts";
 import {
   decodeToken,
-  keyBytes,
   type KvKeys,
   type NaturalKey,
   naturalKeyId,
   naturalKeys,
 } from "./_kv_keys.ts";
+import { joinSpilled, spilledFields, splitRecord } from "./_kv/spill.ts";
 
 /** A failed check: read again and retry. */
 export const RETRY: unique symbol = Symbol("retry");
@@ -71,10 +73,46 @@ export async function findById(
   { kv, keys }: KvContext,
   id: string,
   consistency: Deno.KvConsistencyLevel,
-): Promise<Found | null> {
+): Promise<Found | null | Retry> {
   const entry = await kv.get(keys.token(id), { consistency });
   if (entry.versionstamp === null) return null;
-  return { token: decodeToken(id, entry.value), entry };
+  return await whole(kv, keys, id, entry, consistency);
+}
+
+/** A listed or read entry with its parts joined; {@linkcode RETRY} when it changed meanwhile. */
+async function whole(
+  kv: Deno.Kv,
+  keys: KvKeys,
+  id: string,
+  entry: Deno.KvEntry<unknown>,
+  consistency: Deno.KvConsistencyLevel,
+): Promise<Found | Retry> {
+  const token = await joinSpilled(kv, keys, id, entry, consistency);
+  return token === undefined ? RETRY : { token, entry };
+}
+
+/** Every stored token (in id order); {@linkcode RETRY} when one changed while listed. */
+export async function listTokens(
+  { kv, keys }: KvContext,
+  consistency: Deno.KvConsistencyLevel,
+): Promise<OAuthToken[] | Retry> {
+  const tokens: OAuthToken[] = [];
+  const listed = kv.list({ prefix: keys.tokens() }, {
+    consistency,
+    batchSize: 500,
+  });
+  for await (const entry of listed) {
+    const found = await whole(
+      kv,
+      keys,
+      String(entry.key[entry.key.length - 1]),
+      entry,
+      consistency,
+    );
+    if (found === RETRY) return RETRY;
+    tokens.push(found.token);
+  }
+  return tokens;
 }
 
 /**
@@ -87,9 +125,10 @@ async function firstListed(
   range: Deno.KvKey,
   consistency: Deno.KvConsistencyLevel,
   accept: (token: OAuthToken) => boolean | Promise<boolean>,
-): Promise<Found | null> {
+): Promise<Found | null | Retry> {
   let ids: string[] = [];
-  const check = async (): Promise<Found | null> => {
+  // the fields `accept` reads are never stored apart (`_kv/spill.ts`)
+  const check = async (): Promise<Found | null | Retry> => {
     const entries = await getMany(
       kv,
       ids.map((id) => keys.token(id)),
@@ -99,7 +138,9 @@ async function firstListed(
       const entry = entries[i];
       if (entry.versionstamp === null) continue;
       const token = decodeToken(ids[i], entry.value);
-      if (await accept(token)) return { token, entry };
+      if (await accept(token)) {
+        return await whole(kv, keys, ids[i], entry, consistency);
+      }
     }
     return null;
   };
@@ -125,7 +166,7 @@ export async function findByPlan(
   plan: QueryPlan,
   scope: { kind: NaturalKey["kind"]; group: readonly string[] } | null,
   consistency: Deno.KvConsistencyLevel,
-): Promise<Found | null> {
+): Promise<Found | null | Retry> {
   if (plan.rule === "id" || scope === null) {
     return await findById(context, plan.conditions[0][1], consistency);
   }
@@ -138,10 +179,10 @@ export async function findByPlan(
 }
 
 /** Whether some token has this natural key (checked on the token itself). */
-async function holderExists(
+export async function holderExists(
   context: KvContext,
   key: NaturalKey,
-): Promise<boolean> {
+): Promise<boolean | Retry> {
   const id = naturalKeyId(key);
   const found = await firstListed(
     context,
@@ -150,10 +191,11 @@ async function holderExists(
     async (token) =>
       (await naturalKeys(token.toRecord())).some((k) => naturalKeyId(k) === id),
   );
-  return found !== null;
+  return found === RETRY ? RETRY : found !== null;
 }
 
-function counter(entry: Deno.KvEntryMaybe<unknown>): number {
+/** The count a `uniq` counter entry holds (0 when missing or malformed). */
+export function counter(entry: Deno.KvEntryMaybe<unknown>): number {
   const value = entry.value;
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0
     ? value
@@ -186,6 +228,7 @@ export async function saveOnce(
     : plan
     ? await findByPlan(context, plan, scope, "strong")
     : null;
+  if (existing === RETRY) return RETRY;
   const id = existing?.token.id ?? token.id ?? newTokenId();
   const stored = token.id === id ? token : token.with({ id });
   const [before, after] = await Promise.all([
@@ -200,12 +243,19 @@ export async function saveOnce(
     ...touched.map((key) => keys.index(key, id)),
   ], "strong");
 
+  const { value, parts } = splitRecord(stored.toRecord());
   const op = kv.atomic()
     .check({
       key: keys.token(id),
       versionstamp: existing?.entry.versionstamp ?? null,
     })
-    .set(keys.token(id), stored.toRecord());
+    .set(keys.token(id), value);
+  for (const [field, text] of parts) op.set(keys.part(id, field), text);
+  for (const field of spilledFields(id, existing?.entry.value, false)) {
+    if (!parts.some(([kept]) => kept === field)) {
+      op.delete(keys.part(id, field));
+    }
+  }
   // Saved without an id, the token must be the only one with the plan's own
   // natural key: when it gains that key, its counter must be zero.
   const ownId = token.id === undefined && scope ? naturalKeyId(scope.own) : "";
@@ -226,7 +276,7 @@ export async function saveOnce(
     if (count > 0 && naturalKeyId(key) === ownId) {
       // Read after the lookup: a holder now means the lookup missed a token
       // written meanwhile. No holder means the counter is stale: repair it.
-      if (await holderExists(context, key)) return RETRY;
+      if (await holderExists(context, key) !== false) return RETRY;
       next = 1;
     }
     op.set(keys.uniq(key), next);
@@ -249,6 +299,9 @@ export async function deleteOnce(
     ...owned.map((key) => keys.index(key, id)),
   ], "strong");
   const op = kv.atomic().check(entry).delete(entry.key);
+  for (const field of spilledFields(id, entry.value, false)) {
+    op.delete(keys.part(id, field));
+  }
   for (let i = 0; i < owned.length; i++) {
     const uniq = reads[i];
     op.check(uniq).check(reads[owned.length + i]);
@@ -258,146 +311,4 @@ export async function deleteOnce(
     else if (uniq.versionstamp !== null) op.delete(uniq.key);
   }
   return (await op.commit()).ok ? true : RETRY;
-}
-
-/** What one atomic operation may hold (Deno KV's limits, with margin). */
-const BUDGET = {
-  checks: 100,
-  mutations: 500,
-  keyBytes: 60 * 1024,
-};
-
-/** Groups operations into atomic batches that stay within {@linkcode BUDGET}. */
-class Batcher {
-  #checks = 0;
-  #mutations = 0;
-  #bytes = 0;
-
-  /** Whether a group of this size still fits; counts it when it does. */
-  fits(checks: number, mutations: number, bytes: number): boolean {
-    if (
-      this.#checks + checks > BUDGET.checks ||
-      this.#mutations + mutations > BUDGET.mutations ||
-      this.#bytes + bytes > BUDGET.keyBytes
-    ) {
-      if (this.#checks + this.#mutations === 0) return true;
-      return false;
-    }
-    this.#checks += checks;
-    this.#mutations += mutations;
-    this.#bytes += bytes;
-    return true;
-  }
-
-  reset(): void {
-    this.#checks = this.#mutations = this.#bytes = 0;
-  }
-}
-
-/**
- * Deletes a batch of token entries (as listed) in one atomic operation, with
- * their index entries and counters. Resolves the ids that could not be
- * deleted because they changed meanwhile.
- */
-async function deleteListed(
-  context: KvContext,
-  entries: Deno.KvEntry<unknown>[],
-): Promise<string[]> {
-  const { kv, keys } = context;
-  const owned = await Promise.all(entries.map((e) => naturalKeys(e.value)));
-  const counts = new Map<string, { key: NaturalKey; n: number }>();
-  for (const key of owned.flat()) {
-    const id = naturalKeyId(key);
-    const seen = counts.get(id);
-    if (seen) seen.n++;
-    else counts.set(id, { key, n: 1 });
-  }
-  const slots = [...counts.values()];
-  const reads = await getMany(kv, slots.map((s) => keys.uniq(s.key)), "strong");
-  const op = kv.atomic();
-  entries.forEach((entry, i) => {
-    const id = entry.key[entry.key.length - 1] as string;
-    op.check(entry).delete(entry.key);
-    for (const key of owned[i]) op.delete(keys.index(key, id));
-  });
-  slots.forEach((slot, i) => {
-    const count = counter(reads[i]) - slot.n;
-    op.check(reads[i]);
-    if (count > 0) op.set(reads[i].key, count);
-    else if (reads[i].versionstamp !== null) op.delete(reads[i].key);
-  });
-  if ((await op.commit()).ok) return [];
-  return entries.map((entry) => entry.key[entry.key.length - 1] as string);
-}
-
-/**
- * Phase one of `deleteTokens`: every listed token with its index entries and
- * counters, in atomic batches. Resolves ids to delete one by one (changed
- * while listed).
- */
-export async function deleteAllTokens(context: KvContext): Promise<string[]> {
-  const { kv, keys } = context;
-  const batcher = new Batcher();
-  const left: string[] = [];
-  let batch: Deno.KvEntry<unknown>[] = [];
-  // Per token: its key, 4 index entries and 4 counters at most.
-  const perToken = keys.prefixBytes + 200;
-  for await (
-    const entry of kv.list({ prefix: keys.tokens() }, { batchSize: 500 })
-  ) {
-    if (!batcher.fits(5, 9, perToken * 9)) {
-      left.push(...await deleteListed(context, batch));
-      batch = [];
-      batcher.reset();
-      batcher.fits(5, 9, perToken * 9);
-    }
-    batch.push(entry);
-  }
-  if (batch.length > 0) left.push(...await deleteListed(context, batch));
-  return left;
-}
-
-/**
- * Phase two of `deleteTokens`: index entries whose token is gone and
- * counters of natural keys no token has (left by nothing but corruption or
- * a crash of another writer version), deleted with checks so that tokens
- * saved meanwhile keep theirs. Leases are kept.
- */
-export async function sweepOrphans(context: KvContext): Promise<void> {
-  const { kv, keys } = context;
-  const batcher = new Batcher();
-  let op = kv.atomic();
-  let pending = 0;
-  const flush = async () => {
-    if (pending > 0) await op.commit();
-    op = kv.atomic();
-    pending = 0;
-    batcher.reset();
-  };
-  const add = async (checks: Deno.AtomicCheck[], key: Deno.KvKey) => {
-    const bytes = checks.reduce((n, c) => n + keyBytes(c.key), keyBytes(key));
-    if (!batcher.fits(checks.length, 1, bytes)) {
-      await flush();
-      batcher.fits(checks.length, 1, bytes);
-    }
-    for (const check of checks) op.check(check);
-    op.delete(key);
-    pending++;
-  };
-  for await (
-    const entry of kv.list({ prefix: keys.prefix }, { batchSize: 500 })
-  ) {
-    const space = keys.space(entry.key);
-    if (space === "token" || space === "lock") continue;
-    const parsed = keys.parseNatural(entry.key);
-    if (parsed?.id !== undefined) {
-      const token = await kv.get(keys.token(parsed.id));
-      if (token.versionstamp === null) await add([token, entry], entry.key);
-    } else if (parsed) {
-      if (!(await holderExists(context, parsed.key))) {
-        await add([entry], entry.key);
-      }
-    }
-  }
-  await flush();
 }

@@ -12,8 +12,11 @@
  * `[...prefix, "by_grant", h(grantToken), h(clientId) or "", id]`,
  * `[...prefix, "by_refresh", h(refreshToken), h(clientId) or "", id]`
  * (`h` is SHA-256, base64url), counters `[...prefix, "uniq", kind, ...]` of how
- * many tokens have each of those keys (they serialise concurrent inserts), and
- * leases at `[...prefix, "lock", key]`.
+ * many tokens have each of those keys (they serialise concurrent inserts),
+ * leases at `[...prefix, "lock", key]`, and, for a token too large for one
+ * Deno KV value (64 KiB; the model allows fields of 4,096 characters), its
+ * largest unindexed fields at `[...prefix, "part", id, field]`, written in the
+ * same atomic operation and listed in the record under `"$spilled"`.
  *
  * @example Usage
  * ```ts ignore
@@ -43,8 +46,6 @@ import {
   validateForSave,
 } from "../core/token_store.ts";
 import {
-  checkValueSize,
-  decodeToken,
   DEFAULT_PREFIX,
   KvKeys,
   planScope,
@@ -53,14 +54,15 @@ import {
 import { KvLeases } from "./_kv_lock.ts";
 import { KvRunner } from "./_kv_run.ts";
 import {
-  deleteAllTokens,
   deleteOnce,
   findById,
   findByPlan,
   type KvContext,
+  listTokens,
   saveOnce,
-  sweepOrphans,
 } from "./_kv_tx.ts";
+import { deleteAllTokens, sweepOrphans } from "./_kv/delete_all.ts";
+import { splitRecord } from "./_kv/spill.ts";
 
 /** Options of {@linkcode KvTokenStore}. */
 export interface KvTokenStoreOptions {
@@ -251,13 +253,13 @@ export class KvTokenStore implements TokenStore {
    *
    * @param token The token.
    * @returns The stored token, id set.
-   * @throws {TokenStoreError} `INVALID_TOKEN` (also when it is too large for
-   * Deno KV), `CONFLICT` when concurrent writes kept winning, `BACKEND`.
+   * @throws {TokenStoreError} `INVALID_TOKEN`, `CONFLICT` when concurrent
+   * writes kept winning, `BACKEND`.
    */
   saveToken(token: OAuthToken): Promise<OAuthToken> {
     return this.#runner.guard("save token", () => {
       const checked = validateForSave(token);
-      checkValueSize(checked.toRecord());
+      splitRecord(checked.toRecord()); // refuses, before anything is read, what no value holds
       const plan = planSave(checked);
       const run = async () => {
         const scope = plan && plan.rule !== "id" ? await planScope(plan) : null;
@@ -321,25 +323,9 @@ export class KvTokenStore implements TokenStore {
    * @returns The tokens, in id order.
    */
   getTokens(): Promise<OAuthToken[]> {
-    return this.#runner.guard(
+    return this.#runner.run(
       "list tokens",
-      () =>
-        this.#runner.retry("list tokens", async () => {
-          const tokens: OAuthToken[] = [];
-          const listed = this.#kv.list(
-            { prefix: this.#context.keys.tokens() },
-            {
-              consistency: this.#consistency,
-              batchSize: 500,
-            },
-          );
-          for await (const entry of listed) {
-            tokens.push(
-              decodeToken(String(entry.key[entry.key.length - 1]), entry.value),
-            );
-          }
-          return tokens;
-        }),
+      () => listTokens(this.#context, this.#consistency),
     );
   }
 

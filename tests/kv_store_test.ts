@@ -8,7 +8,11 @@ import {
 } from "@std/assert";
 import { join } from "@std/path";
 import { TokenStoreError } from "../core/errors.ts";
-import { OAuthToken, type OAuthTokenInit } from "../core/token.ts";
+import {
+  MAX_EXPIRES_AT,
+  OAuthToken,
+  type OAuthTokenInit,
+} from "../core/token.ts";
 import type { TokenStore } from "../core/token_store.ts";
 import { KvTokenStore } from "../stores/kv.ts";
 import { testTokenStore } from "./conformance.ts";
@@ -265,45 +269,137 @@ test("a stale counter does not block inserts for ever", async (kv) => {
   await assertLayout(kv, store);
 });
 
-test("an oversized token is INVALID_TOKEN naming a field, and nothing is stored", async (kv) => {
+/** A token with every string field at its longest (4096 characters of `c`). */
+function widest(c: string): OAuthToken {
+  const wide = (tag: string) => `${tag}${c.repeat(4095)}`;
+  return t({
+    userName: wide("u"),
+    clientId: wide("c"),
+    clientSecret: wide("s"),
+    redirectUrl: wide("d"),
+    grantToken: wide("g"),
+    refreshToken: wide("r"),
+    accessToken: wide("a"),
+    expiresAt: MAX_EXPIRES_AT,
+    apiDomain: wide("p"),
+  });
+}
+
+/** The raw entries of the token's record and parts. */
+async function rawToken(kv: Deno.Kv, id: string) {
+  const record = await kv.get<Record<string, unknown>>([
+    "tokenstore",
+    "token",
+    id,
+  ]);
+  const parts = new Map<string, Deno.KvEntry<unknown>>();
+  for await (const entry of kv.list({ prefix: ["tokenstore", "part", id] })) {
+    parts.set(String(entry.key[3]), entry);
+  }
+  return { record, parts };
+}
+
+test("a token too large for one Deno KV value keeps its unindexed fields apart and round-trips", async (kv) => {
   const store = new KvTokenStore({ kv });
-  const wide = "東".repeat(4096);
-  const big = t({
-    userName: wide,
-    clientId: wide,
-    clientSecret: wide,
-    redirectUrl: wide,
-    grantToken: wide,
-    refreshToken: wide,
-    accessToken: wide,
-    apiDomain: wide,
+  // two bytes per character: 65.6 KiB, which Deno KV refuses as one value
+  const big = widest("東");
+  await assertRejects(() => kv.set(["probe"], big.toRecord()));
+  await kv.delete(["probe"]);
+  const saved = await store.saveToken(big);
+  const record = { ...big.toRecord(), id: saved.id };
+  assertEquals(saved.toRecord(), record);
+  assertEquals((await store.findTokenById(saved.id!))?.toRecord(), record);
+  for (
+    const query of [
+      { userName: big.userName, clientId: big.clientId },
+      { accessToken: big.accessToken },
+      { refreshToken: big.refreshToken, clientId: big.clientId },
+      { grantToken: big.grantToken },
+    ]
+  ) {
+    assertEquals((await store.findToken(query))?.toRecord(), record);
+  }
+  assertEquals((await store.getTokens()).map((x) => x.toRecord()), [record]);
+  // the largest unindexed field is apart, written with the record
+  const raw = await rawToken(kv, saved.id!);
+  const spilled = raw.record.value!.$spilled as string[];
+  assert(spilled.length >= 1, JSON.stringify(spilled));
+  assertEquals([...raw.parts.keys()].sort(), [...spilled].sort());
+  for (const [field, part] of raw.parts) {
+    assert(["clientSecret", "redirectUrl", "apiDomain"].includes(field));
+    assertEquals(part.value, big[field as keyof OAuthTokenInit]);
+    assertEquals(part.versionstamp, raw.record.versionstamp);
+    assert(!(field in raw.record.value!));
+  }
+  // shrunk: the parts go, and the layout is the documented one
+  const small = await store.saveToken(
+    saved.with({ clientSecret: "s", redirectUrl: "d", apiDomain: "p" }),
+  );
+  assertEquals((await rawToken(kv, saved.id!)).parts.size, 0);
+  await assertLayout(kv, store);
+  // large again, then deleted: nothing is left
+  await store.saveToken(small.with(big.toRecord()));
+  assertEquals(
+    (await store.findTokenById(saved.id!))?.toRecord(),
+    record,
+  );
+  assertEquals(await store.deleteToken(saved.id!), true);
+  assertEquals((await rawLayout(kv, [])).size, 0);
+  await store.saveToken(big);
+  await store.deleteTokens();
+  assertEquals((await rawLayout(kv, [])).size, 0);
+  // at its longest in ASCII and in Latin-1 too (V8 may store any string with
+  // two bytes per character, so the store counts two)
+  for (const c of ["x", "é"]) {
+    const one = await store.saveToken(widest(c));
+    assertEquals(
+      (await store.findTokenById(one.id!))?.toRecord(),
+      one.toRecord(),
+    );
+  }
+  assertEquals((await store.getTokens()).length, 2);
+});
+
+test("a part that is missing or not written with its record is CORRUPT; deleteTokens sweeps stray parts", async (kv) => {
+  const store = new KvTokenStore({ kv });
+  const corrupt = async (id: string) => {
+    for (
+      const read of [() => store.findTokenById(id), () => store.getTokens()]
+    ) {
+      const error = await assertRejects(read, TokenStoreError);
+      assertEquals(error.code, "CORRUPT");
+      assert(!error.message.includes("東東"), error.message);
+    }
+  };
+  const missing = await store.saveToken(widest("東"));
+  const { parts } = await rawToken(kv, missing.id!);
+  const [field] = [...parts.keys()];
+  await kv.delete(["tokenstore", "part", missing.id!, field]);
+  await corrupt(missing.id!);
+  assertEquals(await store.deleteToken(missing.id!), true);
+  assertEquals((await rawLayout(kv, [])).size, 0);
+
+  const stale = await store.saveToken(widest("東"));
+  await kv.set(["tokenstore", "part", stale.id!, field], "rewritten alone");
+  await corrupt(stale.id!);
+  await kv.set(["tokenstore", "token", "bad1"], {
+    id: "bad1",
+    refreshToken: "1000.r",
+    $spilled: ["refreshToken"],
   });
   const error = await assertRejects(
-    () => store.saveToken(big),
+    () => store.findTokenById("bad1"),
     TokenStoreError,
   );
-  assertEquals(error.code, "INVALID_TOKEN");
-  assert(/field "\w+"/.test(error.message), error.message);
-  assert(!error.message.includes("東東"));
-  assertEquals((await rawLayout(kv, [])).size, 0);
-  // Deno KV itself would refuse the value: the check is not overcautious
-  await assertRejects(() => kv.set(["probe"], big.toRecord()));
-  // every field at its longest in ASCII fits
-  const ascii = "x".repeat(4096);
-  const large = await store.saveToken(t({
-    userName: ascii,
-    clientId: ascii,
-    clientSecret: ascii,
-    redirectUrl: ascii,
-    grantToken: ascii,
-    refreshToken: ascii,
-    accessToken: ascii,
-    apiDomain: ascii,
-  }));
-  assertEquals(
-    (await store.findTokenById(large.id!))?.toRecord(),
-    large.toRecord(),
+  assertEquals(error.code, "CORRUPT");
+  // stray parts: of no token, or of a token that does not list them
+  await kv.set(["tokenstore", "part", "ghost1", "clientSecret"], "x");
+  const plain = await store.saveToken(
+    t({ userName: "p@example.com", refreshToken: "1000.p" }),
   );
+  await kv.set(["tokenstore", "part", plain.id!, "apiDomain"], "x");
+  await store.deleteTokens();
+  assertEquals((await rawLayout(kv, [])).size, 0);
 });
 
 test("two prefixes on one Kv do not see each other", async (kv) => {
