@@ -12,7 +12,12 @@ import {
   assertNotEquals,
   assertRejects,
 } from "@std/assert";
-import { OAuthToken, type OAuthTokenInit } from "../core/token.ts";
+import {
+  MAX_EXPIRES_AT,
+  MAX_FIELD_LENGTH,
+  OAuthToken,
+  type OAuthTokenInit,
+} from "../core/token.ts";
 import type { TokenQuery, TokenStore } from "../core/token_store.ts";
 import { TokenStoreError } from "../core/errors.ts";
 
@@ -27,6 +32,13 @@ export interface ConformanceOptions {
    * `INVALID_TOKEN` and nothing stored.
    */
   unsupported?: RegExp;
+  /**
+   * Longest secret the store holds, when it is less than
+   * `MAX_FIELD_LENGTH` (an encrypting store's values are longer than the
+   * plaintext): the longest-values case uses it, and a longer secret must be
+   * rejected with `INVALID_TOKEN` and nothing stored.
+   */
+  maxSecretLength?: number;
 }
 
 const SECRETS = {
@@ -500,6 +512,122 @@ export function testTokenStore(
     assertEquals(await s.findToken({ userName: "' OR '1'='1x" }), null);
     assertEquals(await s.findToken({ userName: "%plain%" }), null);
     assertEquals(await s.findToken({ userName: "plai_" }), null);
+  });
+
+  test("NUL and lone surrogates are INVALID_TOKEN in a token and INVALID_QUERY in a query, and nothing is stored", async (s) => {
+    const kept = await s.saveToken(full("kept@example.com"));
+    const bad = [
+      ["a NUL", "nul\u0000name"],
+      ["a lone high surrogate", "high\uD800name"],
+      ["a lone low surrogate", "\uDC00low"],
+      ["a reversed pair", "pair\uDC00\uD800"],
+    ] as const;
+    for (const [what, value] of bad) {
+      for (
+        const init of [
+          { userName: value, refreshToken: "1000.r" },
+          {
+            userName: "kept@example.com",
+            clientId: "1000.CLIENT",
+            refreshToken: value,
+          },
+          { ...kept.toRecord(), accessToken: value },
+          { ...kept.toRecord(), clientSecret: value },
+          { refreshToken: "1000.r", redirectUrl: value },
+        ]
+      ) {
+        const field = Object.entries(init).find(([, v]) => v === value)![0];
+        const error = await assertRejects(
+          // a plain object, so that the store's own checks are what refuses it
+          () => s.saveToken(init as unknown as OAuthToken),
+          TokenStoreError,
+          undefined,
+          `${field} with ${what}`,
+        );
+        assertEquals(error.code, "INVALID_TOKEN", `${field} with ${what}`);
+        assert(error.message.includes(`"${field}"`), error.message);
+        assert(!error.message.includes(value), error.message);
+      }
+      for (
+        const query of [
+          { userName: value },
+          { userName: "kept@example.com", clientId: value },
+          { refreshToken: value },
+          { accessToken: value },
+          { grantToken: value, clientId: "1000.CLIENT" },
+        ] as TokenQuery[]
+      ) {
+        const error = await assertRejects(
+          () => s.findToken(query),
+          TokenStoreError,
+        );
+        assertEquals(error.code, "INVALID_QUERY", `${JSON.stringify(query)}`);
+      }
+    }
+    assertEquals(sortById(await s.getTokens()), sortById([kept]));
+  });
+
+  test("the longest values round-trip: four 4096-character secrets and the largest expiresAt", async (s) => {
+    const secretLength = options.maxSecretLength ?? MAX_FIELD_LENGTH;
+    const long = (prefix: string, length = secretLength) =>
+      `${prefix}${"x".repeat(length - prefix.length - 1)}z`;
+    const init = {
+      userName: long("user@", MAX_FIELD_LENGTH),
+      clientId: "1000.LONG",
+      clientSecret: long("cs-"),
+      refreshToken: long("1000.r-"),
+      accessToken: long("1000.a-"),
+      grantToken: long("1000.g-"),
+      expiresAt: MAX_EXPIRES_AT,
+      redirectUrl: "https://app.example.com/callback",
+      apiDomain: "https://www.zohoapis.eu",
+    };
+    const saved = await s.saveToken(token(init));
+    assertEquals(saved.toRecord(), { ...init, id: saved.id });
+    assertEquals(
+      (await s.findTokenById(saved.id!))?.toRecord(),
+      saved.toRecord(),
+    );
+    for (
+      const query of [
+        { userName: init.userName, clientId: init.clientId },
+        { accessToken: init.accessToken },
+        { refreshToken: init.refreshToken, clientId: init.clientId },
+        { grantToken: init.grantToken },
+      ]
+    ) {
+      assertEquals(
+        (await s.findToken(query))?.id,
+        saved.id,
+        Object.keys(query)[0],
+      );
+    }
+    // the longest text of an expiresAt, and an update in place
+    const updated = await s.saveToken(
+      saved.with({
+        expiresAt: 0.0000012345678901234567,
+        accessToken: long("1000.b-"),
+      }),
+    );
+    assertEquals(updated.id, saved.id);
+    assertEquals((await s.getTokens()).map((t) => t.toRecord()), [
+      updated.toRecord(),
+    ]);
+    if (secretLength < MAX_FIELD_LENGTH) {
+      const error = await assertRejects(
+        () =>
+          s.saveToken(
+            token({
+              ...init,
+              userName: "other@example.com",
+              accessToken: long("1000.c-", MAX_FIELD_LENGTH),
+            }),
+          ),
+        TokenStoreError,
+      );
+      assertEquals(error.code, "INVALID_TOKEN");
+      assertEquals((await s.getTokens()).length, 1);
+    }
   });
 
   test("secrets never appear in inspect, JSON or errors", async (s) => {
