@@ -53,7 +53,8 @@ export class Persister {
   /**
    * Saves `fresh` (which replaces `replaced`). Resolves with the stored token
    * when the first save works; otherwise with `fresh` and the background
-   * save in `persisted`. A token without an id (a first grant exchange)
+   * save in `persisted`, which renews `lease` while it runs and releases it
+   * at the end. A token without an id (a first grant exchange)
    * has nowhere to be served from: its save is awaited in full.
    */
   async save(
@@ -81,7 +82,10 @@ export class Persister {
       const persisted = this.#retry(fresh, started).then(
         (saved) => this.#forget(saved.id, fresh),
         () => {},
-      ).finally(stop);
+      ).finally(async () => {
+        stop();
+        await lease?.release();
+      });
       this.#running.add(persisted);
       persisted.finally(() => this.#running.delete(persisted));
       return { token: fresh, persisted };

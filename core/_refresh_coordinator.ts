@@ -26,7 +26,10 @@ export type NeedsWork = (token: OAuthToken) => boolean;
 /** What the work hands back: the token, and the save still running, if any. */
 export interface WorkResult {
   token: OAuthToken;
-  /** Settles once the issued token is saved or the save gave up. */
+  /**
+   * Settles once the issued token is saved or the save gave up, and the
+   * lease is released: the work then owns the lease.
+   */
   persisted?: Promise<void>;
 }
 
@@ -110,9 +113,8 @@ export class RefreshCoordinator {
           if (!(error instanceof LeaseLostError)) throw error;
           // Another holder took over before anything was sent: wait for it.
         } finally {
-          const persisted = result?.persisted;
-          if (persisted === undefined) await lease.release();
-          else persisted.finally(() => lease.release());
+          // A save still retried in the background releases the lease itself.
+          if (result?.persisted === undefined) await lease.release();
         }
       }
       if (waitedMs >= maxWaitMs) {
