@@ -525,6 +525,8 @@ Deno.test("the refresh client prints no secret: a failing endpoint echoing secre
       redirectUrl: DEFAULT_CLIENT.redirectUrl,
       tokenUrl: server.url,
       retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      // the server does not rotate: a dropped refresh may be sent again
+      rotation: false,
     });
     const code = server.issueGrantCode({ userName: "grace@example.com" });
     secrets.add(code);
