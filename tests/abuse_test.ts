@@ -33,6 +33,10 @@ import {
   renderError,
 } from "./fixtures/secret_scan.ts";
 import { DEFAULT_CLIENT, startTokenServer } from "./fixtures/token_server.ts";
+import {
+  createZohoLibsqlTable,
+  createZohoMysqlTable,
+} from "./fixtures/zoho_tables.ts";
 
 // deno-lint-ignore no-explicit-any
 const any = (value: unknown): any => value;
@@ -260,6 +264,14 @@ const KINDS: StoreKind[] = [
   {
     name: "libsql",
     open: (dir) => LibsqlTokenStore.open({ url: `file:${dir}/libsql.db` }),
+    refuses: [],
+  },
+  {
+    name: "libsql on a Zoho table",
+    open: async (dir) => {
+      await createZohoLibsqlTable(`file:${dir}/zoho.db`);
+      return await LibsqlTokenStore.open({ url: `file:${dir}/zoho.db` });
+    },
     refuses: tooWide,
   },
   {
@@ -302,8 +314,11 @@ if (MYSQL_URL === undefined) {
   );
 } else {
   KINDS.push({
-    name: "mysql",
-    open: () => MysqlTokenStore.open({ url: MYSQL_URL, table: mysqlTable }),
+    name: "mysql on a Zoho table",
+    open: async () => {
+      await createZohoMysqlTable(mysqlTable);
+      return await MysqlTokenStore.open({ url: MYSQL_URL, table: mysqlTable });
+    },
     refuses: tooWide,
     cleanup: () => dropTables(mysqlTable, `${mysqlTable}_lock`),
   });

@@ -23,6 +23,10 @@ import {
 } from "./fixtures/encrypted_helpers.ts";
 import { DEFAULT_CLIENT, startTokenServer } from "./fixtures/token_server.ts";
 import { testTokenStore } from "./conformance.ts";
+import { createZohoLibsqlTable } from "./fixtures/zoho_tables.ts";
+
+// A 4096-character column holds an encrypted secret of 3036 bytes at most.
+const ENCRYPTED = { maxSecretLength: 3036 };
 
 testTokenStore(
   "EncryptedTokenStore (memory)",
@@ -30,6 +34,7 @@ testTokenStore(
     Promise.resolve(
       new EncryptedTokenStore(new MemoryTokenStore(), { keys: [KEY_A] }),
     ),
+  ENCRYPTED,
 );
 
 testTokenStore(
@@ -40,6 +45,7 @@ testTokenStore(
         keys: `${KEY_B},${KEY_A}`,
       }),
     ),
+  ENCRYPTED,
 );
 
 testTokenStore("EncryptedTokenStore (libSQL file)", async () => {
@@ -54,7 +60,7 @@ testTokenStore("EncryptedTokenStore (libSQL file)", async () => {
       await Deno.remove(dir, { recursive: true });
     },
   });
-});
+}, ENCRYPTED);
 
 Deno.test("EncryptedTokenStore keeps no plaintext secret in the inner store", async () => {
   const inner = new MemoryTokenStore();
@@ -235,9 +241,9 @@ Deno.test("EncryptedTokenStore.rekey waits for a busy lease, skips it and does n
 
 Deno.test("EncryptedTokenStore on libSQL: Zoho-length tokens fit varchar(255), 155 bytes at most", async () => {
   const dir = await Deno.makeTempDir({ prefix: "encrypted_libsql_" });
-  const inner = await LibsqlTokenStore.open({
-    url: `file:${join(dir, "tokens.db")}`,
-  });
+  const url = `file:${join(dir, "tokens.db")}`;
+  await createZohoLibsqlTable(url);
+  const inner = await LibsqlTokenStore.open({ url });
   const store = new EncryptedTokenStore(inner, { keys: [KEY_A] });
   try {
     const lengths = new Map<number, number>();

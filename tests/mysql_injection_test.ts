@@ -3,6 +3,7 @@
  * and values wider than the Zoho columns.
  */
 
+import { createZohoMysqlTable } from "./fixtures/zoho_tables.ts";
 import {
   assertEquals,
   assertFalse,
@@ -30,6 +31,7 @@ if (MYSQL_URL === undefined) {
 
   test("MysqlTokenStore rejects a value wider than its Zoho column and stores nothing", () =>
     withTable(async (table) => {
+      await createZohoMysqlTable(table);
       const store = await MysqlTokenStore.open({ url, table });
       try {
         const kept = await store.saveToken(
