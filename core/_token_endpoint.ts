@@ -11,6 +11,7 @@
 import { redact, scrub } from "./_redact.ts";
 import { retry } from "./_retry.ts";
 import { OAuthError, RateLimitError, TokenRevokedError } from "./errors.ts";
+import { MAX_EXPIRES_AT } from "./token.ts";
 
 /** How the client reaches the endpoint; every field resolved. */
 export interface EndpointConfig {
@@ -316,9 +317,11 @@ function parseGrant(json: Record<string, unknown>, now: number): TokenGrant {
     // Zoho's older answers carry `expires_in_sec`, and then `expires_in` is in ms.
     expiresInMs = json.expires_in_sec !== undefined ? value : value * 1000;
   }
+  // A lifetime past the largest Date (`expires_in: 1e17`) is kept as that
+  // date: every store can hold it, and the issued token is not dropped.
   const grant: TokenGrant = {
     accessToken,
-    expiresAt: now + expiresInMs,
+    expiresAt: Math.min(now + expiresInMs, MAX_EXPIRES_AT),
     lifetimeMs: expiresInMs,
   };
   if (typeof json.refresh_token === "string" && json.refresh_token !== "") {
