@@ -15,7 +15,11 @@
  */
 
 import { TokenStoreError } from "../core/errors.ts";
-import { OAuthToken, type OAuthTokenInit } from "../core/token.ts";
+import {
+  OAuthToken,
+  type OAuthTokenInit,
+  TOKEN_FIELDS,
+} from "../core/token.ts";
 
 /** The layout version written and accepted. */
 export const JSON_VERSION = 1;
@@ -68,7 +72,7 @@ export function parseTokenJson(text: string, path: string): OAuthToken[] {
     } catch (error) {
       throw corrupt(path, `${at}: ${(error as Error).message}`, error);
     }
-    const unknown = unknownFields(record, token);
+    const unknown = unknownFields(record);
     if (unknown.length > 0) {
       throw corrupt(
         path,
@@ -100,15 +104,12 @@ export function parseTokenJson(text: string, path: string): OAuthToken[] {
 }
 
 /**
- * The keys of `record` the token did not keep: the constructor copies every
- * field of the model and JSON has no `undefined`, so these are the unknown
- * ones (at most 5 named; a name, never a value).
+ * The keys of `record` that are not fields of the model
+ * ({@linkcode TOKEN_FIELDS}), at most 5 named: a name, never a value.
  */
-function unknownFields(record: object, token: OAuthToken): string[] {
-  const keys = Object.keys(record);
-  const kept = token.toRecord();
-  if (keys.length === Object.keys(kept).length) return [];
-  return keys.filter((key) => !Object.hasOwn(kept, key)).slice(0, 5);
+function unknownFields(record: object): string[] {
+  const known = TOKEN_FIELDS as readonly string[];
+  return Object.keys(record).filter((key) => !known.includes(key)).slice(0, 5);
 }
 
 /** The file's text for `tokens`. */
