@@ -84,6 +84,27 @@ function tokenUrl(ctx: Context): string | undefined {
   return url;
 }
 
+/**
+ * Waits for `work` and for the client's saves still retried in the
+ * background (a store outage): the process exits right after, so they must
+ * land first. A save that gave up fails the command.
+ */
+async function persisted<T>(client: TokenClient, work: Promise<T>): Promise<T> {
+  let failure: unknown;
+  const onFailed: EventListener = (event) => {
+    failure ??= (event as CustomEvent<{ error: unknown }>).detail.error;
+  };
+  client.addEventListener("persistfailed", onFailed);
+  try {
+    const result = await work;
+    await client.flush();
+    if (failure !== undefined) throw failure;
+    return result;
+  } finally {
+    client.removeEventListener("persistfailed", onFailed);
+  }
+}
+
 /** A client for a stored token: credentials from options, token or env. */
 function clientFor(
   ctx: Context,
@@ -177,9 +198,10 @@ ${endpointHelp("US")}`,
         dataCenter: dc,
         tokenUrl: url,
       });
-      const token = await client.exchangeGrantToken(code!, {
-        userName: option(ctx, "user"),
-      });
+      const token = await persisted(
+        client,
+        client.exchangeGrantToken(code!, { userName: option(ctx, "user") }),
+      );
       const user = token.userName ? ` for "${token.userName}"` : "";
       ctx.print(
         `Stored token "${token.id}"${user}: access token expires ${
@@ -210,7 +232,8 @@ ${ENDPOINT_HELP}`,
     const id = oneId(ctx);
     return await withStore(ctx, async (store) => {
       const token = await storedToken(store, id);
-      const fresh = await clientFor(ctx, store, token).refresh({ id });
+      const client = clientFor(ctx, store, token);
+      const fresh = await persisted(client, client.refresh({ id }));
       ctx.print(
         `Refreshed token "${id}": access token expires ${
           expiryText(fresh, ctx.now())
