@@ -1,9 +1,4 @@
-import {
-  assert,
-  assertEquals,
-  assertNotEquals,
-  assertRejects,
-} from "@std/assert";
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { TokenStoreError } from "../core/errors.ts";
 import type { OAuthToken } from "../core/token.ts";
 import type { TokenStore } from "../core/token_store.ts";
