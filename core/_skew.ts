@@ -22,7 +22,7 @@ export class SkewTracker {
   #now: () => number;
   #lifetimes = new Map<
     string,
-    { accessToken: string; lifetimeMs: number | undefined }
+    { accessToken: string | undefined; lifetimeMs: number | undefined }
   >();
 
   constructor(skewMs: number, now: () => number) {
@@ -39,13 +39,17 @@ export class SkewTracker {
   /** The skew to use for `token`. */
   skewFor(token: OAuthToken): number {
     const { id, accessToken, expiresAt } = token;
-    if (id === undefined || accessToken === undefined) return this.#skewMs;
-    if (expiresAt === undefined) return this.#skewMs;
+    if (id === undefined) return this.#skewMs;
     let seen = this.#lifetimes.get(id);
     if (seen === undefined) {
       seen = this.#remember(id, accessToken, undefined);
     } else if (seen.accessToken !== accessToken) {
-      seen = this.#remember(id, accessToken, expiresAt - this.#now());
+      // replaced since this process last looked: just refreshed elsewhere
+      seen = this.#remember(
+        id,
+        accessToken,
+        expiresAt === undefined ? undefined : expiresAt - this.#now(),
+      );
     }
     if (seen.lifetimeMs === undefined) return this.#skewMs;
     return Math.max(0, Math.min(this.#skewMs, seen.lifetimeMs / 2));
@@ -56,7 +60,11 @@ export class SkewTracker {
     return token.isExpired({ now: this.#now(), skewMs: this.skewFor(token) });
   }
 
-  #remember(id: string, accessToken: string, lifetimeMs: number | undefined) {
+  #remember(
+    id: string,
+    accessToken: string | undefined,
+    lifetimeMs: number | undefined,
+  ) {
     const entry = { accessToken, lifetimeMs };
     this.#lifetimes.delete(id);
     this.#lifetimes.set(id, entry);

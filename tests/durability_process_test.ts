@@ -147,6 +147,50 @@ for (const target of TARGETS) {
   });
 }
 
+Deno.test({
+  name:
+    "durability: a token living 30 s (default 60 s skew) across 4 processes x 50 callers on the libSQL file store: 1 token request per expiry",
+  async fn() {
+    const target = TARGETS.find((t) => t.name === "libSQL file")!;
+    const dir = await Deno.makeTempDir({ prefix: "durability_short_" });
+    const spec = target.spec(dir)!;
+    await using h = await harness(target, spec, dir, 50, {
+      ...ROTATING,
+      expiresInSec: 30,
+    });
+    const workers = Array.from({ length: 4 }, () => new Worker(h.config()));
+    try {
+      for (const worker of workers) await worker.next();
+      const counts: number[] = [];
+      // every round is 16 s on: past half the 30 s lifetime, before expiry
+      for (let round = 0; round < 4; round++) {
+        const before = h.server.stats().refreshToken;
+        await Promise.all(workers.map((w) => w.round(round, round * 16_000)));
+        const results = await Promise.all(
+          workers.map((w) => w.next<RoundResult>()),
+        );
+        const [access, hash] = await storedAccess(h.store);
+        h.secrets.add(access);
+        for (const result of results) {
+          assertEquals(result.errors, []);
+          assertEquals(result.tokenHashes, [hash]);
+        }
+        counts.push(h.server.stats().refreshToken - before);
+      }
+      assertEquals(counts, [1, 1, 1, 1]);
+      assertEquals(h.server.presentedTwice(), 0);
+      console.log(
+        `[durability] libSQL file: 30 s tokens, 4 processes x 50 callers, token requests per expiry: ${
+          counts.join(", ")
+        }`,
+      );
+    } finally {
+      const codes = await closeAll(workers, h.secrets);
+      assertEquals(codes, [0, 0, 0, 0]);
+    }
+  },
+});
+
 for (const target of TARGETS) {
   Deno.test({
     name:
