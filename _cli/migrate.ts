@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { OAuthToken, OAuthTokenInit } from "../core/token.ts";
+import { type OAuthToken, TOKEN_FIELDS } from "../core/token.ts";
 import type { TokenStore } from "../core/token_store.ts";
 import { parseStoreUrl } from "../stores/_store_url.ts";
 import { UsageError } from "./args.ts";
@@ -19,18 +19,6 @@ import {
   storeUrl,
 } from "./context.ts";
 
-const FIELDS: readonly (keyof OAuthTokenInit)[] = [
-  "id",
-  "userName",
-  "clientId",
-  "clientSecret",
-  "redirectUrl",
-  "grantToken",
-  "refreshToken",
-  "accessToken",
-  "expiresAt",
-  "apiDomain",
-];
 
 /** A progress bar on standard error, drawn only on a terminal. */
 function progressBar(ctx: Context, label: string, total: number) {
@@ -57,7 +45,7 @@ function differingField(
   copy: OAuthToken | null,
 ): string | undefined {
   if (copy === null) return "(missing)";
-  return FIELDS.find((field) => original[field] !== copy[field]);
+  return TOKEN_FIELDS.find((field) => original[field] !== copy[field]);
 }
 
 async function copyAll(
