@@ -19,7 +19,6 @@ import {
   storeUrl,
 } from "./context.ts";
 
-
 /** A progress bar on standard error, drawn only on a terminal. */
 function progressBar(ctx: Context, label: string, total: number) {
   const width = 30;
