@@ -5,6 +5,7 @@
  */
 
 import { redact } from "./_redact.ts";
+import type { TokenCacheOptions } from "./_token_cache.ts";
 import type { EndpointConfig } from "./_token_endpoint.ts";
 import { DATA_CENTERS, type DataCenter, isDataCenter } from "./data_centers.ts";
 import { SECRET_FIELDS } from "./token.ts";
@@ -78,6 +79,13 @@ export interface TokenClientOptions {
    * across every process sharing the store. Default 120 000 ms.
    */
   minRefreshIntervalMs?: number;
+  /**
+   * The in-process token cache: a fresh token is served without touching
+   * the store for at most `maxStaleMs` (default 30 000) after the client
+   * last read or saved it, for at most `maxEntries` tokens (default 10 000,
+   * least recently used out first). `false` reads the store on every call.
+   */
+  cache?: false | TokenCacheOptions;
 }
 
 /** Every option of a client, checked and with its default. */
@@ -98,6 +106,9 @@ export interface ResolvedClientOptions {
   rotation: "auto" | boolean;
   knownRotates: boolean | undefined;
   minRefreshIntervalMs: number;
+  cache: false | Required<TokenCacheOptions>;
+  /** Whether `sleep` was injected (then waits use it instead of timers). */
+  customSleep: boolean;
 }
 
 const AUTH_SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -201,6 +212,31 @@ export function resolveClientOptions(
       options.minRefreshIntervalMs,
       120_000,
     ),
+    cache: cacheOptions(options.cache),
+    customSleep: options.sleep !== undefined,
+  };
+}
+
+function cacheOptions(
+  cache: false | TokenCacheOptions | undefined,
+): false | Required<TokenCacheOptions> {
+  if (cache === false) return false;
+  if (cache !== undefined && (cache === null || typeof cache !== "object")) {
+    throw new TypeError(
+      `Invalid TokenClient option "cache": expected false or an object, got ${
+        cache === null ? "null" : typeof cache
+      }`,
+    );
+  }
+  const maxEntries = positive("cache.maxEntries", cache?.maxEntries, 10_000);
+  if (!Number.isInteger(maxEntries)) {
+    throw new TypeError(
+      `Invalid TokenClient option "cache.maxEntries": expected a whole number, got ${maxEntries}`,
+    );
+  }
+  return {
+    maxEntries,
+    maxStaleMs: nonNegative("cache.maxStaleMs", cache?.maxStaleMs, 30_000),
   };
 }
 

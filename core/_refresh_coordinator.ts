@@ -16,6 +16,7 @@
  */
 
 import { HeldLease, LeaseLostError } from "./_lease.ts";
+import { pollDelay, type Wakeup } from "./_wakeup.ts";
 import { TokenStoreError } from "./errors.ts";
 import type { OAuthToken } from "./token.ts";
 import type { TokenStore } from "./token_store.ts";
@@ -48,8 +49,12 @@ export interface CoordinatorConfig {
   leaseTtlMs: number;
   /** Longest a holder's lease may be extended to (a request's timeout plus a margin). */
   holdMs: number;
+  /** The longest wait between two reads of a waiter; the first ones are shorter. */
   pollIntervalMs: number;
-  sleep: (ms: number) => Promise<void>;
+  /** Waits `ms` at most for news of token `id` ({@linkcode Wakeup.wait}). */
+  wait: (id: string, ms: number) => Promise<void>;
+  /** Tells waiters here and elsewhere that token `id` was refreshed. */
+  notify: (id: string) => void;
   /** Reads token `id` (the store, or a token issued but not yet saved). */
   read: (id: string) => Promise<OAuthToken | null>;
 }
@@ -61,6 +66,11 @@ export class RefreshCoordinator {
 
   constructor(config: CoordinatorConfig) {
     this.#config = config;
+  }
+
+  /** Whether token `id` is being worked on in this process now. */
+  inFlight(id: string): boolean {
+    return this.#flights.has(id);
   }
 
   /**
@@ -88,17 +98,20 @@ export class RefreshCoordinator {
     needsWork: NeedsWork,
     work: Work,
   ): Promise<OAuthToken> {
-    const { store, leaseTtlMs, holdMs, pollIntervalMs, sleep } = this.#config;
+    const { store, leaseTtlMs, holdMs, pollIntervalMs, wait, notify } =
+      this.#config;
     const lock = store.lock;
     if (lock === undefined) {
       const current = await this.#read(id);
       if (!needsWork(current)) return current;
-      return (await work(current, undefined)).token;
+      const { token } = await work(current, undefined);
+      notify(id);
+      return token;
     }
     const key = `refresh:${id}`;
     const maxWaitMs = Math.max(2 * (holdMs + leaseTtlMs), 10 * pollIntervalMs);
     let waitedMs = 0;
-    for (;;) {
+    for (let polls = 0;; polls++) {
       const current = await this.#read(id);
       if (!needsWork(current)) return current;
       const lease = await HeldLease.take(lock, key, leaseTtlMs);
@@ -108,6 +121,7 @@ export class RefreshCoordinator {
           const again = await this.#read(id);
           if (!needsWork(again)) return again;
           result = await work(again, lease);
+          notify(id);
           return result.token;
         } catch (error) {
           if (!(error instanceof LeaseLostError)) throw error;
@@ -123,8 +137,9 @@ export class RefreshCoordinator {
           `Cannot refresh token "${id}": lease "${key}" stayed taken for ${waitedMs} ms`,
         );
       }
-      await sleep(pollIntervalMs);
-      waitedMs += pollIntervalMs;
+      const delay = pollDelay(polls, pollIntervalMs);
+      await wait(id, delay);
+      waitedMs += delay;
     }
   }
 

@@ -53,6 +53,7 @@ import {
 } from "./_refresh_coordinator.ts";
 import { RotationState } from "./_rotation.ts";
 import { SkewTracker } from "./_skew.ts";
+import { planKey, TokenCache, type TokenCacheOptions } from "./_token_cache.ts";
 import {
   type EndpointConfig,
   isOutcomeUnknown,
@@ -68,6 +69,7 @@ import {
   TokenStoreError,
 } from "./errors.ts";
 import { OAuthToken, type OAuthTokenInit } from "./token.ts";
+import { Wakeup } from "./_wakeup.ts";
 import {
   type Lease,
   planQuery,
@@ -82,6 +84,7 @@ export type {
   OAuthToken,
   OAuthTokenInit,
   RetryOptions,
+  TokenCacheOptions,
   TokenClientEventMap,
   TokenClientEventType,
   TokenClientOptions,
@@ -133,6 +136,9 @@ export class TokenClient extends EventTarget {
   #marginMs: number;
   #minRefreshIntervalMs: number;
   #forcedAt = new Map<string, number>();
+  #cache: TokenCache;
+  /** Refreshes ahead of expiry running in the background. */
+  #ahead = new Set<Promise<unknown>>();
 
   /**
    * Creates a client.
@@ -156,6 +162,11 @@ export class TokenClient extends EventTarget {
     this.#minRefreshIntervalMs = resolved.minRefreshIntervalMs;
     this.#marginMs = Math.min(resolved.leaseTtlMs, 5_000);
     this.#skew = new SkewTracker(resolved.skewMs, this.#now);
+    this.#cache = new TokenCache(resolved.cache);
+    const wakeup = new Wakeup(
+      resolved.store,
+      resolved.customSleep ? resolved.endpoint.sleep : undefined,
+    );
     this.#rotation = new RotationState(
       resolved.rotation,
       resolved.knownRotates,
@@ -174,7 +185,8 @@ export class TokenClient extends EventTarget {
       leaseTtlMs: resolved.leaseTtlMs,
       holdMs: resolved.endpoint.timeoutMs + this.#marginMs,
       pollIntervalMs: resolved.pollIntervalMs,
-      sleep: resolved.endpoint.sleep,
+      wait: (id, ms) => wakeup.wait(id, ms),
+      notify: (id) => wakeup.notify(id),
       read: (id) => this.#readById(id),
     });
   }
@@ -199,9 +211,11 @@ export class TokenClient extends EventTarget {
   }
 
   /**
-   * The token matching `query`, with an access token valid for at least
-   * `refreshSkewMs` (at most half its lifetime): a grant-only token is
-   * exchanged, an expiring one refreshed, and the result persisted.
+   * The token matching `query`, with a valid access token: a grant-only
+   * token is exchanged and an expired one refreshed before it resolves; one
+   * within `refreshSkewMs` of expiry (at most half its lifetime) is served
+   * at once and refreshed in the background. A fresh token comes from the
+   * cache without touching the store.
    *
    * @example Usage
    * ```ts ignore
@@ -217,7 +231,20 @@ export class TokenClient extends EventTarget {
   async getToken(query: TokenQuery): Promise<OAuthToken> {
     const stored = await this.#find(query);
     if (!this.#expiring(stored)) return stored;
-    return await this.#coordinator.run(stored.id!, this.#expiring, this.#work);
+    const id = stored.id!;
+    const still = stored.accessToken !== undefined &&
+      !stored.isExpired({ now: this.#now() });
+    if (!still) {
+      return await this.#coordinator.run(id, this.#expiring, this.#work);
+    }
+    // Still valid: served now, refreshed in the background (one flight).
+    if (!this.#coordinator.inFlight(id)) {
+      const ahead = this.#coordinator.run(id, this.#expiring, this.#work)
+        .catch(() => {}) // reported as a "refresherror" event
+        .finally(() => this.#ahead.delete(ahead));
+      this.#ahead.add(ahead);
+    }
+    return stored;
   }
 
   /**
@@ -311,6 +338,7 @@ export class TokenClient extends EventTarget {
       }
     }
     this.#persister.drop(stored.id!);
+    this.#cache.delete(stored.id!);
     await this.#store.deleteToken(stored.id!);
   }
 
@@ -348,9 +376,10 @@ export class TokenClient extends EventTarget {
   }
 
   /**
-   * Resolves once every save of issued tokens still retried in the
-   * background (through a store outage) has landed or given up. Call it
-   * before closing the store or exiting a script.
+   * Resolves once every refresh running ahead of expiry in the background
+   * has ended and every save of issued tokens still retried (through a
+   * store outage) has landed or given up. Call it before closing the store
+   * or exiting a script.
    *
    * @example Usage
    * ```ts ignore
@@ -360,6 +389,7 @@ export class TokenClient extends EventTarget {
    * ```
    */
   async flush(): Promise<void> {
+    while (this.#ahead.size > 0) await Promise.all([...this.#ahead]);
     await this.#persister.settled();
   }
 
@@ -367,9 +397,18 @@ export class TokenClient extends EventTarget {
 
   async #find(query: TokenQuery): Promise<OAuthToken> {
     const plan = planQuery(query);
+    const key = planKey(plan);
+    const cached = this.#cache.get(key, plan);
+    if (cached !== undefined) {
+      if (!this.#expiring(cached)) return cached;
+      // being refreshed ahead of expiry here: no need to ask the store
+      const valid = cached.accessToken !== undefined &&
+        !cached.isExpired({ now: this.#now() });
+      if (valid && this.#coordinator.inFlight(cached.id!)) return cached;
+    }
     let stored: OAuthToken | null;
     try {
-      stored = await this.#store.findToken(query);
+      stored = await this.#cache.read(key, () => this.#store.findToken(query));
     } catch (error) {
       const pending = this.#persister.matching(plan);
       if (pending !== undefined && isTransient(error)) return pending;
@@ -387,7 +426,9 @@ export class TokenClient extends EventTarget {
         "Cannot use token: the store returned it without an id",
       );
     }
-    return this.#persister.pendingFor(stored.id, stored) ?? stored;
+    const token = this.#persister.pendingFor(stored.id, stored) ?? stored;
+    this.#cache.put(token, key);
+    return token;
   }
 
   /** Token `id` as stored, or the one issued for it and not saved yet. */
@@ -400,7 +441,13 @@ export class TokenClient extends EventTarget {
       if (pending !== undefined && isTransient(error)) return pending;
       throw error;
     }
-    return this.#persister.pendingFor(id, stored) ?? stored;
+    if (stored === null) {
+      this.#cache.delete(id);
+      return this.#persister.pendingFor(id, stored) ?? null;
+    }
+    const token = this.#persister.pendingFor(id, stored) ?? stored;
+    this.#cache.put(token);
+    return token;
   }
 
   /** Refreshes token `id` unless its access token is no longer `seen`. */
@@ -495,6 +542,7 @@ export class TokenClient extends EventTarget {
           continue;
         }
         if (refused && latest?.refreshToken === current.refreshToken) {
+          this.#cache.delete(current.id!);
           emit(this, "revoked", { id: current.id! });
         }
         if (isOutcomeUnknown(failure)) {
@@ -601,6 +649,7 @@ export class TokenClient extends EventTarget {
     });
     const result = await this.#persister.save(fresh, token, lease);
     this.#skew.issued(result.token, grant.lifetimeMs);
+    this.#cache.put(result.token);
     return result;
   }
 }

@@ -126,6 +126,8 @@ for (const [kind, open] of STORES) {
         tokenUrl: `http://127.0.0.1:${proxy.port}/oauth/v2/token`,
         requestTimeoutMs: 400,
         retry: { maxAttempts: ATTEMPTS, baseDelayMs: 5, maxDelayMs: 20 },
+        // each round expires the stored token behind the client's back
+        cache: false,
       });
       let stored = await store.saveToken(
         new OAuthToken({

@@ -96,6 +96,12 @@ Deno.test("getAccessToken refreshes only within refreshSkewMs of expiry", async 
   assertEquals(s.server.stats().token, 0);
 
   s.clock.now = START + 31_000; // expires in 59 s, within the 60 s default skew
+  // still valid: served at once and refreshed in the background
+  assertEquals(
+    await s.client.getAccessToken({ userName: USER }),
+    "1000.old-access",
+  );
+  await s.client.flush();
   const fresh = await s.client.getToken({ userName: USER });
   assertNotEquals(fresh.accessToken, "1000.old-access");
   assertEquals(fresh.expiresAt, s.clock.now + 3_600_000);
