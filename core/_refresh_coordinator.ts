@@ -16,7 +16,7 @@
  */
 
 import { HeldLease, LeaseLostError } from "./_lease.ts";
-import { pollDelay, type Wakeup } from "./_wakeup.ts";
+import { pollDelay } from "./_wakeup.ts";
 import { TokenStoreError } from "./errors.ts";
 import type { OAuthToken } from "./token.ts";
 import type { TokenStore } from "./token_store.ts";
@@ -51,7 +51,7 @@ export interface CoordinatorConfig {
   holdMs: number;
   /** The longest wait between two reads of a waiter; the first ones are shorter. */
   pollIntervalMs: number;
-  /** Waits `ms` at most for news of token `id` ({@linkcode Wakeup.wait}). */
+  /** Waits `ms` at most for news of token `id` (the wake-up of `_wakeup.ts`). */
   wait: (id: string, ms: number) => Promise<void>;
   /** Tells waiters here and elsewhere that token `id` was refreshed. */
   notify: (id: string) => void;
