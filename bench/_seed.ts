@@ -13,8 +13,8 @@
 
 import { createHash } from "node:crypto";
 import type { OAuthToken } from "../core/token.ts";
-import { DEFAULT_CSV_LAYOUT, formatZohoCsv } from "../stores/_csv.ts";
-import { formatTokenJson } from "../stores/_json.ts";
+import { DEFAULT_CSV_LAYOUT, formatZohoCsv } from "../stores/_file/zoho_csv.ts";
+import { formatTokenJson } from "../stores/_file/json.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";
 import type { LibsqlClient } from "../stores/_libsql_client.ts";
 import type { MysqlPool } from "../stores/_mysql_client.ts";

@@ -52,7 +52,7 @@ import {
   type TokenStore,
   validateForSave,
 } from "../core/token_store.ts";
-import { checkCsvToken, type ParsedCsv } from "./_csv.ts";
+import { checkCsvToken, type ParsedCsv } from "./_file/zoho_csv.ts";
 import {
   backupPath,
   checkFile,
@@ -65,13 +65,13 @@ import {
   parseFile,
   parserFor,
 } from "./_file/format.ts";
-import { FileTokenLock } from "./_file_leases.ts";
+import { FileTokenLock } from "./_file/leases.ts";
 import {
   readSnapshot,
   type Snapshot,
   statKey,
   withFileLock,
-} from "./_file_lock.ts";
+} from "./_file/atomic_io.ts";
 import { TokenMap } from "./_token_map.ts";
 
 /** Options of {@linkcode FileTokenStore}. */

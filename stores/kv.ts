@@ -50,9 +50,9 @@ import {
   KvKeys,
   planScope,
   validatePrefix,
-} from "./_kv_keys.ts";
-import { KvLeases } from "./_kv_lock.ts";
-import { KvRunner } from "./_kv_run.ts";
+} from "./_kv/keys.ts";
+import { KvLeases } from "./_kv/leases.ts";
+import { KvRunner } from "./_kv/runner.ts";
 import {
   deleteOnce,
   findById,
@@ -60,7 +60,7 @@ import {
   type KvContext,
   listTokens,
   saveOnce,
-} from "./_kv_tx.ts";
+} from "./_kv/transactions.ts";
 import { deleteAllTokens, sweepOrphans } from "./_kv/delete_all.ts";
 import { splitRecord } from "./_kv/spill.ts";
 

@@ -1,8 +1,8 @@
 import { assert, assertEquals } from "@std/assert";
 import { join } from "@std/path";
 import { FileTokenStore } from "../stores/file.ts";
-import { parseZohoCsv } from "../stores/_csv.ts";
-import { parseTokenJson } from "../stores/_json.ts";
+import { parseZohoCsv } from "../stores/_file/zoho_csv.ts";
+import { parseTokenJson } from "../stores/_file/json.ts";
 import { LineReader, spawnWorker, tempDir } from "./fixtures/file_helpers.ts";
 
 const KILLS = 10;

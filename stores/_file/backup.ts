@@ -24,7 +24,7 @@
 
 import { TokenStoreError } from "../../core/errors.ts";
 import type { OAuthToken } from "../../core/token.ts";
-import { readSnapshot, statKey, writeFilesAtomic } from "../_file_lock.ts";
+import { readSnapshot, statKey, writeFilesAtomic } from "./atomic_io.ts";
 
 /** What a parse of the file's text gives. */
 export interface ParsedTokens {

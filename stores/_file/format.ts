@@ -14,8 +14,8 @@ import {
   formatZohoCsv,
   type ParsedCsv,
   parseZohoCsv,
-} from "../_csv.ts";
-import { formatTokenJson, parseTokenJson } from "../_json.ts";
+} from "./zoho_csv.ts";
+import { formatTokenJson, parseTokenJson } from "./json.ts";
 import { backupPath, hasBackup } from "./backup.ts";
 
 /** The file store's layouts. */

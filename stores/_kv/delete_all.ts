@@ -12,7 +12,7 @@ import {
   type NaturalKey,
   naturalKeyId,
   naturalKeys,
-} from "../_kv_keys.ts";
+} from "./keys.ts";
 import {
   counter,
   getMany,
@@ -20,7 +20,7 @@ import {
   type KvContext,
   RETRY,
   type Retry,
-} from "../_kv_tx.ts";
+} from "./transactions.ts";
 import { spilledFields } from "./spill.ts";
 
 /** What one atomic operation may hold (Deno KV's limits, with margin). */

@@ -26,7 +26,7 @@ import {
   type KvKeys,
   MAX_VALUE_BYTES,
   NATURAL_FIELDS,
-} from "../_kv_keys.ts";
+} from "./keys.ts";
 
 /** Property of a stored record listing the fields stored apart. */
 export const SPILLED = "$spilled";

@@ -8,13 +8,13 @@
  * @module
  */
 
-import { TokenStoreError } from "../core/errors.ts";
+import { TokenStoreError } from "../../core/errors.ts";
 import {
   type Lease,
   type TokenLock,
   validateLeaseRequest,
-} from "../core/token_store.ts";
-import { readSnapshot, withFileLock, writeFileAtomic } from "./_file_lock.ts";
+} from "../../core/token_store.ts";
+import { readSnapshot, withFileLock, writeFileAtomic } from "./atomic_io.ts";
 
 interface Held {
   owner: string;

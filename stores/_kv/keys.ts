@@ -32,9 +32,9 @@
  * @module
  */
 
-import { TokenStoreError } from "../core/errors.ts";
-import { OAuthToken, type OAuthTokenInit } from "../core/token.ts";
-import type { QueryPlan } from "../core/token_store.ts";
+import { TokenStoreError } from "../../core/errors.ts";
+import { OAuthToken, type OAuthTokenInit } from "../../core/token.ts";
+import type { QueryPlan } from "../../core/token_store.ts";
 
 /** What a natural key is made of. */
 export type NaturalKind = "user" | "access" | "grant" | "refresh";

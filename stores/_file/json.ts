@@ -14,12 +14,12 @@
  * @module
  */
 
-import { TokenStoreError } from "../core/errors.ts";
+import { TokenStoreError } from "../../core/errors.ts";
 import {
   OAuthToken,
   type OAuthTokenInit,
   TOKEN_FIELDS,
-} from "../core/token.ts";
+} from "../../core/token.ts";
 
 /** The layout version written and accepted. */
 export const JSON_VERSION = 1;

@@ -12,17 +12,17 @@
  * @module
  */
 
-import { newTokenId } from "../core/id.ts";
-import type { OAuthToken } from "../core/token.ts";
-import { matchesPlan, type QueryPlan } from "../core/token_store.ts";
+import { newTokenId } from "../../core/id.ts";
+import type { OAuthToken } from "../../core/token.ts";
+import { matchesPlan, type QueryPlan } from "../../core/token_store.ts";
 import {
   decodeToken,
   type KvKeys,
   type NaturalKey,
   naturalKeyId,
   naturalKeys,
-} from "./_kv_keys.ts";
-import { joinSpilled, spilledFields, splitRecord } from "./_kv/spill.ts";
+} from "./keys.ts";
+import { joinSpilled, spilledFields, splitRecord } from "./spill.ts";
 
 /** A failed check: read again and retry. */
 export const RETRY: unique symbol = Symbol("retry");

@@ -12,8 +12,8 @@ import {
   type Lease,
   type TokenLock,
   validateLeaseRequest,
-} from "../core/token_store.ts";
-import type { KvKeys } from "./_kv_keys.ts";
+} from "../../core/token_store.ts";
+import type { KvKeys } from "./keys.ts";
 
 /** What a lease key holds. */
 export interface LeaseValue {

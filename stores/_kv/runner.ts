@@ -7,8 +7,8 @@
  * @module
  */
 
-import { TokenStoreError } from "../core/errors.ts";
-import { isBusy, RETRY, type Retry } from "./_kv_tx.ts";
+import { TokenStoreError } from "../../core/errors.ts";
+import { isBusy, RETRY, type Retry } from "./transactions.ts";
 
 /** Attempts of an operation whose versionstamp checks keep failing. */
 export const MAX_ATTEMPTS = 30;

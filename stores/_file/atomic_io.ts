@@ -8,7 +8,7 @@
  */
 
 import { dirname } from "@std/path";
-import { TokenStoreError } from "../core/errors.ts";
+import { TokenStoreError } from "../../core/errors.ts";
 
 /** Callers waiting, per lock file, in this process (a promise chain). */
 const queues = new Map<string, Promise<void>>();
