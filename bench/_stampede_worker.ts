@@ -36,7 +36,14 @@ export interface WorkerOptions {
 /** A command read from stdin. */
 export type Command =
   | { open: StoreSpec; query: TokenQuery }
-  | { round: number; callers: number };
+  | {
+    round: number;
+    callers: number;
+    /** Added to the client's clock: moving it on expires the token. */
+    clockOffsetMs: number;
+    /** Real time (epoch ms) every worker fires its callers at. */
+    startAt: number;
+  };
 
 /** The answer to a round. */
 export interface RoundResult {
@@ -53,6 +60,7 @@ async function main(options: WorkerOptions): Promise<void> {
   let store: TokenStore | undefined;
   let client: TokenClient | undefined;
   let query: TokenQuery = {};
+  let clockOffsetMs = 0;
   const encoder = new TextEncoder();
   const print = (value: unknown) =>
     Deno.stdout.write(encoder.encode(`${JSON.stringify(value)}\n`));
@@ -67,6 +75,7 @@ async function main(options: WorkerOptions): Promise<void> {
         clientId: options.clientId,
         clientSecret: options.clientSecret,
         tokenUrl: options.tokenUrl,
+        now: () => Date.now() + clockOffsetMs,
         pollIntervalMs: options.pollIntervalMs,
         leaseTtlMs: options.leaseTtlMs,
       });
@@ -76,9 +85,15 @@ async function main(options: WorkerOptions): Promise<void> {
     const latenciesMs: number[] = [];
     const tokens = new Set<string>();
     const errors: string[] = [];
+    clockOffsetMs = command.clockOffsetMs;
+    // every process fires at the same instant; latency counts from it
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, command.startAt - Date.now()))
+    );
+    const started = performance.now() -
+      Math.max(0, Date.now() - command.startAt);
     await Promise.all(
       Array.from({ length: command.callers }, async () => {
-        const started = performance.now();
         try {
           tokens.add(await client!.getAccessToken(query));
         } catch (error) {
