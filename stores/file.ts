@@ -66,12 +66,8 @@ import {
   parserFor,
 } from "./_file/format.ts";
 import { FileTokenLock } from "./_file/leases.ts";
-import {
-  readSnapshot,
-  type Snapshot,
-  statKey,
-  withFileLock,
-} from "./_file/atomic_io.ts";
+import { readSnapshot, type Snapshot, statKey } from "./_file/atomic_io.ts";
+import { withFileLock } from "./_file/lock_file.ts";
 import { TokenMap } from "./_token_map.ts";
 
 /** Options of {@linkcode FileTokenStore}. */

@@ -1,8 +1,7 @@
 /**
- * File primitives the file store builds on: an exclusive lock on
- * `<path>.lock` shared by every process (and serialised within this one),
- * atomic replacement of a file (temp file, fsync, rename, mode 0600) and a
- * consistent snapshot read.
+ * File primitives the file store builds on: atomic replacement of a file
+ * (temp file, fsync, rename, mode 0600) and a consistent snapshot read. The
+ * lock file is `lock_file.ts`'s.
  *
  * @module
  */
@@ -10,90 +9,12 @@
 import { dirname } from "@std/path";
 import { TokenStoreError } from "../../core/errors.ts";
 
-/** Callers waiting, per lock file, in this process (a promise chain). */
-const queues = new Map<string, Promise<void>>();
-
-/** Shortest and longest pause between two `tryLock` attempts (ms). */
-const POLL_MIN_MS = 1;
-const POLL_MAX_MS = 25;
-
-/**
- * Runs `fn` while holding the exclusive lock on `lockPath`: first in turn
- * among this process's callers, then through `Deno.FsFile.tryLock` polled
- * until `timeoutMs` has passed since the call. The lock file is created (mode
- * 0600, its directory too) if missing and never deleted. A process that dies
- * holding the lock releases it: the kernel drops the lock with the process.
- *
- * @throws {TokenStoreError} `BACKEND` when the lock is not taken in time or
- * the lock file cannot be opened.
- */
-export async function withFileLock<T>(
-  lockPath: string,
-  timeoutMs: number,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  const previous = queues.get(lockPath) ?? Promise.resolve();
-  let done!: () => void;
-  const mine = new Promise<void>((resolve) => done = resolve);
-  const tail = previous.then(() => mine);
-  queues.set(lockPath, tail);
-  try {
-    await previous;
-    const file = await openLockFile(lockPath);
-    try {
-      let pause = POLL_MIN_MS;
-      while (!(await file.tryLock(true))) {
-        const left = deadline - Date.now();
-        if (left <= 0) {
-          throw new TokenStoreError(
-            "BACKEND",
-            `Cannot lock "${lockPath}": timed out after ${timeoutMs} ms`,
-          );
-        }
-        const jitter = Math.random() * pause;
-        await sleep(Math.min(left, pause + jitter));
-        pause = Math.min(POLL_MAX_MS, pause * 2);
-      }
-      return await fn();
-    } finally {
-      file.close(); // closing the descriptor releases the lock
-    }
-  } finally {
-    done();
-    if (queues.get(lockPath) === tail) queues.delete(lockPath);
-  }
-}
-
-async function openLockFile(lockPath: string): Promise<Deno.FsFile> {
-  const open = () =>
-    Deno.open(lockPath, {
-      read: true,
-      write: true,
-      create: true,
-      mode: 0o600,
-    });
-  try {
-    return await open();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw backend(`Cannot open lock file "${lockPath}"`, error);
-    }
-  }
-  await makeDirectory(dirname(lockPath));
-  try {
-    return await open();
-  } catch (error) {
-    throw backend(`Cannot open lock file "${lockPath}"`, error);
-  }
-}
-
 /** Creates `dir` and its parents (mode 0700 for the ones it creates). */
 export async function makeDirectory(dir: string): Promise<void> {
   try {
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw backend(`Cannot create directory "${dir}"`, error);
+    throw backendError(`Cannot create directory "${dir}"`, error);
   }
 }
 
@@ -142,7 +63,7 @@ export async function writeFilesAtomic(
       paths.map((path) => Deno.remove(`${path}.tmp`).catch(() => {})),
     );
     const { reason } = written[failed] as PromiseRejectedResult;
-    throw backend(`Cannot write "${paths[failed]}"`, reason);
+    throw backendError(`Cannot write "${paths[failed]}"`, reason);
   }
   for (const path of paths) {
     try {
@@ -151,7 +72,7 @@ export async function writeFilesAtomic(
       await Promise.all(
         paths.map((path) => Deno.remove(`${path}.tmp`).catch(() => {})),
       );
-      throw backend(`Cannot write "${path}"`, error);
+      throw backendError(`Cannot write "${path}"`, error);
     }
   }
   for (const dir of new Set(paths.map((path) => dirname(path)))) {
@@ -216,7 +137,7 @@ export async function statKey(path: string): Promise<string | null> {
     return keyOf(await Deno.stat(path));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
-    throw backend(`Cannot read "${path}"`, error);
+    throw backendError(`Cannot read "${path}"`, error);
   }
 }
 
@@ -245,7 +166,7 @@ export async function readSnapshot(path: string): Promise<Snapshot | null> {
     file = await Deno.open(path, { read: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
-    throw backend(`Cannot read "${path}"`, error);
+    throw backendError(`Cannot read "${path}"`, error);
   }
   let key: string;
   let bytes: Uint8Array;
@@ -264,7 +185,7 @@ export async function readSnapshot(path: string): Promise<Snapshot | null> {
       }
     }
   } catch (error) {
-    throw backend(`Cannot read "${path}"`, error);
+    throw backendError(`Cannot read "${path}"`, error);
   } finally {
     file.close();
   }
@@ -300,14 +221,14 @@ function keyOf(info: Deno.FileInfo): string {
   return `${info.ino ?? ""}:${info.size}:${info.mtime?.getTime() ?? ""}`;
 }
 
-function backend(message: string, error: unknown): TokenStoreError {
+/** `error` as a `BACKEND` error prefixed with `message` (a `TokenStoreError` as it is). */
+export function backendError(
+  message: string,
+  error: unknown,
+): TokenStoreError {
   if (error instanceof TokenStoreError) return error;
   const reason = error instanceof Error ? error.message : String(error);
   return new TokenStoreError("BACKEND", `${message}: ${reason}`, {
     cause: error,
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

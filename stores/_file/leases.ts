@@ -14,7 +14,8 @@ import {
   type TokenLock,
   validateLeaseRequest,
 } from "../../core/token_store.ts";
-import { readSnapshot, withFileLock, writeFileAtomic } from "./atomic_io.ts";
+import { readSnapshot, writeFileAtomic } from "./atomic_io.ts";
+import { withFileLock } from "./lock_file.ts";
 
 interface Held {
   owner: string;

@@ -7,17 +7,28 @@
  * @module
  */
 
+import { retry, type RetryPolicy } from "../../core/_retry.ts";
 import { TokenStoreError } from "../../core/errors.ts";
 import { isBusy, RETRY, type Retry } from "./transactions.ts";
 
 /** Attempts of an operation whose versionstamp checks keep failing. */
 export const MAX_ATTEMPTS = 30;
 
-/** Random pause before retry `attempt`: up to 2, 4, 8, … ms, at most 100. */
-function pause(attempt: number): Promise<void> {
-  const cap = Math.min(100, 2 ** (attempt + 1));
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
-}
+/** What an attempt that resolved {@linkcode RETRY} throws inside `retry`. */
+const CONFLICTED: unique symbol = Symbol("conflicted");
+
+/**
+ * Backoff between attempts: full jitter over 2, 4, 8, … ms, at most 100 (a
+ * versionstamp conflict or a busy local file clears within milliseconds).
+ */
+const POLICY: RetryPolicy = {
+  maxAttempts: MAX_ATTEMPTS,
+  baseDelayMs: 2,
+  maxDelayMs: 100,
+  sleep: (ms: number) =>
+    new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  isRetriable: (error: unknown) => error === CONFLICTED || isBusy(error),
+};
 
 /** Runs the store's operations. */
 export class KvRunner {
@@ -56,23 +67,19 @@ export class KvRunner {
    * @throws {TokenStoreError} `CONFLICT` when every attempt conflicted.
    */
   async retry<T>(what: string, attempt: () => Promise<T | Retry>): Promise<T> {
-    let busy: unknown = null;
-    for (let i = 0; i < MAX_ATTEMPTS; i++) {
-      try {
+    try {
+      return await retry(async () => {
         const result = await attempt();
-        if (result !== RETRY) return result as T;
-        busy = null;
-      } catch (error) {
-        if (!isBusy(error)) throw error;
-        busy = error;
-      }
-      await pause(i);
+        if (result === RETRY) throw CONFLICTED;
+        return result as T;
+      }, POLICY);
+    } catch (error) {
+      if (error !== CONFLICTED) throw error;
+      throw new TokenStoreError(
+        "CONFLICT",
+        `Cannot ${what} in Deno KV: concurrent writes kept changing it (${MAX_ATTEMPTS} attempts)`,
+      );
     }
-    if (busy !== null) throw busy;
-    throw new TokenStoreError(
-      "CONFLICT",
-      `Cannot ${what} in Deno KV: concurrent writes kept changing it (${MAX_ATTEMPTS} attempts)`,
-    );
   }
 
   /** {@linkcode KvRunner.retry} inside {@linkcode KvRunner.guard}. */
