@@ -8,7 +8,7 @@
 // deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
 import { createClient } from "npm:@libsql/client@^0.15";
 import type { OAuthToken } from "../core/token.ts";
-import type { LibsqlClient } from "../stores/_libsql_client.ts";
+import type { LibsqlClient } from "../stores/_libsql/client.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";
 import { atUnload } from "./_data.ts";
 import { seedLibsql } from "./_seed.ts";

@@ -13,7 +13,7 @@
 // deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
 import mysql from "npm:mysql2@^3/promise";
 import type { OAuthToken } from "../core/token.ts";
-import type { MysqlPool } from "../stores/_mysql_client.ts";
+import type { MysqlPool } from "../stores/_mysql/client.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
 import { atUnload } from "./_data.ts";
 import { seedMysql } from "./_seed.ts";

@@ -16,9 +16,9 @@ import type { OAuthToken } from "../core/token.ts";
 import { DEFAULT_CSV_LAYOUT, formatZohoCsv } from "../stores/_file/zoho_csv.ts";
 import { formatTokenJson } from "../stores/_file/json.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";
-import type { LibsqlClient } from "../stores/_libsql_client.ts";
-import type { MysqlPool } from "../stores/_mysql_client.ts";
-import { COLUMN_LIST, COLUMNS, tokenToRow } from "../stores/_sql.ts";
+import type { LibsqlClient } from "../stores/_libsql/client.ts";
+import type { MysqlPool } from "../stores/_mysql/client.ts";
+import { COLUMN_LIST, COLUMNS, tokenToRow } from "../stores/_sql/rows.ts";
 import { atUnload } from "./_data.ts";
 import { expectedLayout } from "../tests/_kv_layout.ts";
 

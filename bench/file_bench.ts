@@ -12,7 +12,7 @@
 
 import { dirname } from "@std/path";
 import type { OAuthToken, OAuthTokenInit } from "../core/token.ts";
-import { COLUMNS } from "../stores/_sql.ts";
+import { COLUMNS } from "../stores/_sql/rows.ts";
 import { FileTokenStore } from "../stores/file.ts";
 import { collectGarbage, makeTokens, tempDir } from "./_data.ts";
 import { type Addressed, type RawDriver, registerOperations } from "./_ops.ts";

@@ -10,8 +10,8 @@
  */
 
 import type { OAuthToken } from "../core/token.ts";
-import type { LibsqlClient } from "../stores/_libsql_client.ts";
-import { COLUMN_LIST, COLUMNS, tokenToRow } from "../stores/_sql.ts";
+import type { LibsqlClient } from "../stores/_libsql/client.ts";
+import { COLUMN_LIST, COLUMNS, tokenToRow } from "../stores/_sql/rows.ts";
 import { collectGarbage, makeTokens, tempDir } from "./_data.ts";
 import { seededLibsql, TABLE } from "./_libsql.ts";
 import { type Addressed, type RawDriver, registerOperations } from "./_ops.ts";

@@ -12,8 +12,8 @@
  */
 
 import type { OAuthToken } from "../core/token.ts";
-import type { MysqlPool } from "../stores/_mysql_client.ts";
-import { COLUMN_LIST, COLUMNS, tokenToRow } from "../stores/_sql.ts";
+import type { MysqlPool } from "../stores/_mysql/client.ts";
+import { COLUMN_LIST, COLUMNS, tokenToRow } from "../stores/_sql/rows.ts";
 import { collectGarbage, makeTokens } from "./_data.ts";
 import { openMysqlBench } from "./_mysql_tables.ts";
 import { type Addressed, type RawDriver, registerOperations } from "./_ops.ts";

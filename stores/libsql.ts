@@ -45,26 +45,26 @@ import {
   isConstraint,
   type LibsqlClient,
   withRetry,
-} from "./_libsql_client.ts";
-import { LibsqlTokenLock } from "./_libsql_lock.ts";
+} from "./_libsql/client.ts";
+import { LibsqlTokenLock } from "./_libsql/lock.ts";
 import {
   type LibsqlSchema,
   prepareSchema,
   saveStatements,
-} from "./_libsql_schema.ts";
+} from "./_libsql/schema.ts";
 import {
   planToWhere,
   rowToToken,
   tokenToRow,
   validateTableName,
-} from "./_sql.ts";
+} from "./_sql/rows.ts";
 import { checkRowFits } from "./_sql/widths.ts";
 
 export type {
   LibsqlClient,
   LibsqlResultSet,
   LibsqlStatement,
-} from "./_libsql_client.ts";
+} from "./_libsql/client.ts";
 
 /** Options of the {@linkcode LibsqlTokenStore} constructor. */
 export interface LibsqlTokenStoreOptions {

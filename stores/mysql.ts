@@ -39,24 +39,24 @@ import {
   type TokenStore,
   validateForSave,
 } from "../core/token_store.ts";
-import { MysqlTokenLock } from "./_mysql_lock.ts";
+import { MysqlTokenLock } from "./_mysql/lock.ts";
 import {
   createPool,
   inTransaction,
   type MysqlPool,
   withRetry,
-} from "./_mysql_client.ts";
+} from "./_mysql/client.ts";
 import {
   type MysqlSchema,
   prepareSchema,
   tokensOf,
   upsert,
-} from "./_mysql_schema.ts";
-import { openSettings } from "./_mysql_settings.ts";
-import { planToWhere, tokenToRow, validateTableName } from "./_sql.ts";
+} from "./_mysql/schema.ts";
+import { openSettings } from "./_mysql/settings.ts";
+import { planToWhere, tokenToRow, validateTableName } from "./_sql/rows.ts";
 import { checkRowFits } from "./_sql/widths.ts";
 
-export type { MysqlPool } from "./_mysql_client.ts";
+export type { MysqlPool } from "./_mysql/client.ts";
 
 /**
  * Options of the {@linkcode MysqlTokenStore} constructor.

@@ -3,7 +3,7 @@ import { join } from "@std/path";
 import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken } from "../core/token.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";
-import { BUSY_RETRIES, withRetry } from "../stores/_libsql_client.ts";
+import { BUSY_RETRIES, withRetry } from "../stores/_libsql/client.ts";
 
 const WORKERS = 4;
 const USERS = 20;

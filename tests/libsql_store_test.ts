@@ -12,7 +12,7 @@ import { createClient } from "npm:@libsql/client@^0.15";
 import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken } from "../core/token.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";
-import { clientKindFor } from "../stores/_libsql_client.ts";
+import { clientKindFor } from "../stores/_libsql/client.ts";
 import { testTokenStore } from "./conformance.ts";
 
 /** Zoho's columns, declared as wide as the token model allows. */

@@ -19,7 +19,7 @@
 import { TokenStoreError } from "../../core/errors.ts";
 import { newTokenId } from "../../core/id.ts";
 import type { OAuthToken, OAuthTokenInit } from "../../core/token.ts";
-import { COLUMNS, rowToToken } from "../_sql.ts";
+import { COLUMNS, rowToToken } from "../_sql/rows.ts";
 
 /** How an existing file is laid out, kept when it is rewritten. */
 export interface CsvLayout {

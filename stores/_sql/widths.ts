@@ -17,7 +17,7 @@
  */
 
 import { TokenStoreError } from "../../core/errors.ts";
-import { COLUMNS } from "../_sql.ts";
+import { COLUMNS } from "./rows.ts";
 
 /** Characters a column's character set cannot store (MySQL charset names). */
 const OUTSIDE: Readonly<Record<string, RegExp>> = {

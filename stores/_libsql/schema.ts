@@ -9,17 +9,17 @@
  * @module
  */
 
-import { TokenStoreError } from "../core/errors.ts";
-import { MAX_FIELD_LENGTH } from "../core/token.ts";
-import type { QueryPlan } from "../core/token_store.ts";
-import type { LibsqlClient, LibsqlStatement } from "./_libsql_client.ts";
+import { TokenStoreError } from "../../core/errors.ts";
+import { MAX_FIELD_LENGTH } from "../../core/token.ts";
+import type { QueryPlan } from "../../core/token_store.ts";
+import type { LibsqlClient, LibsqlStatement } from "./client.ts";
 import {
   COLUMNS,
   EXPIRY_TIME_WIDTH,
   LOOKUP_COLUMNS,
   planToWhere,
-} from "./_sql.ts";
-import { declaredLimit, type TableLimits } from "./_sql/widths.ts";
+} from "../_sql/rows.ts";
+import { declaredLimit, type TableLimits } from "../_sql/widths.ts";
 
 /** What the store knows about its tables once they are ready. */
 export interface LibsqlSchema {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { PoolSettings } from "./_mysql_client.ts";
-import { parseStoreUrl } from "./_store_url.ts";
+import type { PoolSettings } from "./client.ts";
+import { parseStoreUrl } from "../_store_url.ts";
 
 /** What `MysqlTokenStore.open` accepts (see `MysqlOpenOptions`). */
 export interface OpenFields {

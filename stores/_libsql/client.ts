@@ -7,8 +7,8 @@
  * @module
  */
 
-import { scrub } from "../core/_redact.ts";
-import { TokenStoreError } from "../core/errors.ts";
+import { scrub } from "../../core/_redact.ts";
+import { TokenStoreError } from "../../core/errors.ts";
 
 /** A statement with positional `?` parameters. */
 export interface LibsqlStatement {

@@ -12,9 +12,9 @@ import {
   type Lease,
   type TokenLock,
   validateLeaseRequest,
-} from "../core/token_store.ts";
-import { type MysqlPool, withRetry } from "./_mysql_client.ts";
-import type { MysqlSchema } from "./_mysql_schema.ts";
+} from "../../core/token_store.ts";
+import { type MysqlPool, withRetry } from "./client.ts";
+import type { MysqlSchema } from "./schema.ts";
 
 /** The database's clock in epoch milliseconds, as an SQL expression. */
 export const NOW_MS = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";

@@ -10,8 +10,8 @@
 
 // deno-lint-ignore no-import-prefix -- type-only: the driver is loaded by createPool
 import type { Pool, PoolConnection } from "npm:mysql2@^3/promise";
-import { scrub } from "../core/_redact.ts";
-import { TokenStoreError } from "../core/errors.ts";
+import { scrub } from "../../core/_redact.ts";
+import { TokenStoreError } from "../../core/errors.ts";
 
 /**
  * A `npm:mysql2@^3/promise` pool (its type only: importing the store loads

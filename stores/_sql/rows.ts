@@ -6,9 +6,9 @@
  * @module
  */
 
-import { TokenStoreError } from "../core/errors.ts";
-import { OAuthToken, type OAuthTokenInit } from "../core/token.ts";
-import type { QueryPlan } from "../core/token_store.ts";
+import { TokenStoreError } from "../../core/errors.ts";
+import { OAuthToken, type OAuthTokenInit } from "../../core/token.ts";
+import type { QueryPlan } from "../../core/token_store.ts";
 
 /** Zoho's columns, in Zoho's order, with the token field each holds. */
 export const COLUMNS: readonly (readonly [string, keyof OAuthTokenInit])[] = [

@@ -10,9 +10,9 @@ import {
   type Lease,
   type TokenLock,
   validateLeaseRequest,
-} from "../core/token_store.ts";
-import { type LibsqlClient, withRetry } from "./_libsql_client.ts";
-import type { LibsqlSchema } from "./_libsql_schema.ts";
+} from "../../core/token_store.ts";
+import { type LibsqlClient, withRetry } from "./client.ts";
+import type { LibsqlSchema } from "./schema.ts";
 
 /** The database's clock in epoch milliseconds, as an SQL expression. */
 export const NOW_MS =

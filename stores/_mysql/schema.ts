@@ -11,25 +11,25 @@
  * @module
  */
 
-import { TokenStoreError } from "../core/errors.ts";
-import { newTokenId } from "../core/id.ts";
-import type { OAuthToken } from "../core/token.ts";
-import { matchesPlan, type QueryPlan } from "../core/token_store.ts";
+import { TokenStoreError } from "../../core/errors.ts";
+import { newTokenId } from "../../core/id.ts";
+import type { OAuthToken } from "../../core/token.ts";
+import { matchesPlan, type QueryPlan } from "../../core/token_store.ts";
 import {
   ER_DUP_KEYNAME,
   ER_TOO_LONG_KEY,
   isErrno,
   type MysqlConnection,
   type MysqlPool,
-} from "./_mysql_client.ts";
+} from "./client.ts";
 import {
   COLUMNS,
   EXPIRY_TIME_WIDTH,
   LOOKUP_COLUMNS,
   planToWhere,
   rowToToken,
-} from "./_sql.ts";
-import { mysqlLimit, type TableLimits } from "./_sql/widths.ts";
+} from "../_sql/rows.ts";
+import { mysqlLimit, type TableLimits } from "../_sql/widths.ts";
 
 /** What the store knows about its tables once they are ready. */
 export interface MysqlSchema {
