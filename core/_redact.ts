@@ -4,6 +4,8 @@
  * @module
  */
 
+import { type SecretField, SECRETS } from "./_fields.ts";
+
 /**
  * Returns a short, redacted form of a secret that is safe to print: at most
  * the first few characters (never more than a quarter of the value) followed
@@ -27,25 +29,11 @@ export function redact(value: string | undefined): string | undefined {
 export function secretsOf(
   token: Partial<Record<SecretField, unknown>>,
 ): (string | undefined)[] {
-  return SECRET_FIELD_NAMES.map((field) => {
+  return SECRETS.map((field) => {
     const value = token[field];
     return typeof value === "string" ? value : undefined;
   });
 }
-
-/** Names of the secret token fields. */
-type SecretField =
-  | "clientSecret"
-  | "grantToken"
-  | "refreshToken"
-  | "accessToken";
-
-const SECRET_FIELD_NAMES: readonly SecretField[] = [
-  "clientSecret",
-  "grantToken",
-  "refreshToken",
-  "accessToken",
-];
 
 /**
  * Removes every occurrence of the given secrets from `text`, replacing each

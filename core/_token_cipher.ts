@@ -18,28 +18,10 @@ import {
   keyIdOf,
   PREFIX,
 } from "./_crypto.ts";
+import { type SecretField, SECRETS } from "./_fields.ts";
 import { TokenStoreError } from "./errors.ts";
 import { MAX_FIELD_LENGTH, OAuthToken, type OAuthTokenInit } from "./token.ts";
-import type { RekeyResult } from "./encrypted_token_store.ts";
 import type { TokenLock, TokenStore } from "./token_store.ts";
-
-/** The fields that are encrypted. */
-export const SECRETS = [
-  "clientSecret",
-  "grantToken",
-  "refreshToken",
-  "accessToken",
-] as const;
-
-/** A field that is encrypted. */
-export type SecretField = typeof SECRETS[number];
-
-const SECRET_SET: ReadonlySet<string> = new Set(SECRETS);
-
-/** Whether `field` is encrypted. */
-export function isSecretField(field: string): field is SecretField {
-  return SECRET_SET.has(field);
-}
 
 /** The configured keys, derived. */
 export interface Keyring {
@@ -49,6 +31,20 @@ export interface Keyring {
   readonly all: readonly FieldKey[];
   /** Keys by key id. */
   readonly byId: ReadonlyMap<string, FieldKey>;
+}
+
+/** What `EncryptedTokenStore.prototype.rekey` did. */
+export interface RekeyResult {
+  /** Id of the key every token is now encrypted with. */
+  keyId: string;
+  /** Tokens looked at. */
+  scanned: number;
+  /** Tokens re-encrypted with the first key. */
+  rekeyed: number;
+  /** Ids of tokens whose lease stayed taken: run `rekey` again. */
+  skipped: string[];
+  /** Ids of tokens that cannot be decrypted with any configured key, left as they are. */
+  corrupt: string[];
 }
 
 const encoder = new TextEncoder();

@@ -39,10 +39,10 @@
  */
 
 import { KEY_BYTES } from "./_crypto.ts";
+import { isSecretField, type SecretField } from "./_fields.ts";
 import {
-  isSecretField,
   type Keyring,
-  type SecretField,
+  type RekeyResult,
   TokenCipher,
 } from "./_token_cipher.ts";
 import type { OAuthToken, OAuthTokenInit } from "./token.ts";
@@ -62,6 +62,7 @@ export type {
   Lease,
   OAuthToken,
   OAuthTokenInit,
+  RekeyResult,
   TokenLock,
   TokenQuery,
   TokenStore,
@@ -103,20 +104,6 @@ export interface RekeyOptions {
    * process refreshes it) before skipping the token; default 30 000 ms.
    */
   waitMs?: number;
-}
-
-/** What {@linkcode EncryptedTokenStore.prototype.rekey} did. */
-export interface RekeyResult {
-  /** Id of the key every token is now encrypted with. */
-  keyId: string;
-  /** Tokens looked at. */
-  scanned: number;
-  /** Tokens re-encrypted with the first key. */
-  rekeyed: number;
-  /** Ids of tokens whose lease stayed taken: run `rekey` again. */
-  skipped: string[];
-  /** Ids of tokens that cannot be decrypted with any configured key, left as they are. */
-  corrupt: string[];
 }
 
 /**

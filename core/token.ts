@@ -19,6 +19,7 @@
  * @module
  */
 
+import { type Field, FIELDS, SECRETS } from "./_fields.ts";
 import { readField } from "./_read_field.ts";
 import { redact } from "./_redact.ts";
 import { expiresAtProblem, stringProblem } from "./_field_check.ts";
@@ -60,20 +61,12 @@ export interface OAuthTokenInit {
  * console.log(TOKEN_FIELDS.includes("expiresAt")); // true
  * ```
  */
-export const TOKEN_FIELDS: readonly (keyof OAuthTokenInit)[] = Object.freeze(
-  [
-    "id",
-    "userName",
-    "clientId",
-    "clientSecret",
-    "redirectUrl",
-    "grantToken",
-    "refreshToken",
-    "accessToken",
-    "expiresAt",
-    "apiDomain",
-  ] as const,
-);
+export const TOKEN_FIELDS: readonly (keyof OAuthTokenInit)[] = FIELDS;
+
+// `FIELDS` names exactly the keys of `OAuthTokenInit` (a compile error otherwise).
+const _fieldsAreTheKeys: [keyof OAuthTokenInit] extends [Field]
+  ? [Field] extends [keyof OAuthTokenInit] ? true : never
+  : never = true;
 
 /** Names of the string fields of {@linkcode OAuthTokenInit}. */
 type StringField = Exclude<keyof OAuthTokenInit, "expiresAt">;
@@ -92,12 +85,7 @@ const STRING_FIELDS = TOKEN_FIELDS.filter((field): field is StringField =>
  * console.log(SECRET_FIELDS.includes("refreshToken")); // true
  * ```
  */
-export const SECRET_FIELDS: readonly (keyof OAuthTokenInit)[] = [
-  "clientSecret",
-  "grantToken",
-  "refreshToken",
-  "accessToken",
-];
+export const SECRET_FIELDS: readonly (keyof OAuthTokenInit)[] = SECRETS;
 
 /**
  * Longest value accepted for any string field (characters).
