@@ -63,6 +63,7 @@ import {
 } from "./_kv/transactions.ts";
 import { deleteAllTokens, sweepOrphans } from "./_kv/delete_all.ts";
 import { splitRecord } from "./_kv/spill.ts";
+import { watchKey } from "./_kv/watch.ts";
 
 /** Options of {@linkcode KvTokenStore}. */
 export interface KvTokenStoreOptions {
@@ -384,6 +385,41 @@ export class KvTokenStore implements TokenStore {
         () => findById(this.#context, id, this.#consistency),
       );
       return found?.token ?? null;
+    });
+  }
+
+  /**
+   * Resolves once token `id` changes (saved or deleted) after the call, or
+   * when `signal` aborts: `TokenClient` waits on it for another isolate's
+   * refresh instead of polling (Deno KV `watch`; the local SQLite backend
+   * reports only changes made in the same process).
+   *
+   * @example Usage
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   *
+   * const store = await KvTokenStore.open({ path: ":memory:" });
+   * const saved = await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+   * const changed = store.watchToken(saved.id!, { signal: AbortSignal.timeout(5_000) });
+   * await store.saveToken(saved.with({ accessToken: "1000.a" }));
+   * await changed;
+   * assertEquals((await store.findTokenById(saved.id!))?.accessToken, "1000.a");
+   * await store.close();
+   * ```
+   *
+   * @param id The token id.
+   * @param options `signal` ends the wait.
+   */
+  watchToken(id: string, options: { signal: AbortSignal }): Promise<void> {
+    return this.#runner.guard("watch token", () => {
+      validateId(id);
+      return watchKey(
+        this.#context.kv,
+        this.#context.keys.token(id),
+        options.signal,
+      );
     });
   }
 
