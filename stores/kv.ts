@@ -226,7 +226,7 @@ export class KvTokenStore implements TokenStore {
   findToken(query: TokenQuery | OAuthToken): Promise<OAuthToken | null> {
     return this.#runner.guard("find token", async () => {
       const plan = planQuery(query);
-      const scope = plan.rule === "id" ? null : await planScope(plan);
+      const scope = plan.rule === "id" ? null : planScope(plan);
       const found = await this.#runner.retry(
         "find token",
         () => findByPlan(this.#context, plan, scope, this.#consistency),
@@ -263,7 +263,7 @@ export class KvTokenStore implements TokenStore {
       splitRecord(checked.toRecord()); // refuses, before anything is read, what no value holds
       const plan = planSave(checked);
       const run = async () => {
-        const scope = plan && plan.rule !== "id" ? await planScope(plan) : null;
+        const scope = plan && plan.rule !== "id" ? planScope(plan) : null;
         return await this.#runner.retry(
           "save token",
           () => saveOnce(this.#context, checked, plan, scope),

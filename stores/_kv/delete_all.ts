@@ -67,7 +67,7 @@ async function deleteListed(
   entries: Deno.KvEntry<unknown>[],
 ): Promise<string[]> {
   const { kv, keys } = context;
-  const owned = await Promise.all(entries.map((e) => naturalKeys(e.value)));
+  const owned = entries.map((e) => naturalKeys(e.value));
   const counts = new Map<string, { key: NaturalKey; n: number }>();
   for (const key of owned.flat()) {
     const id = naturalKeyId(key);

@@ -136,7 +136,8 @@ export function spilledFields(
 /**
  * The whole token of a stored entry: the record, with its fields stored
  * apart read in one `getMany` with the record. `undefined` when the record
- * changed since `entry` was read (read it again).
+ * changed since `entry` was read (read it again). A record with nothing
+ * stored apart costs no read: it is `decoded` when given, else decoded here.
  *
  * @throws {TokenStoreError} `CORRUPT` when a part is missing or was not
  * written with the record.
@@ -147,9 +148,10 @@ export async function joinSpilled(
   id: string,
   entry: Deno.KvEntry<unknown>,
   consistency: Deno.KvConsistencyLevel,
+  decoded?: OAuthToken,
 ): Promise<OAuthToken | undefined> {
   const fields = spilledFields(id, entry.value, true);
-  if (fields.length === 0) return decodeToken(id, entry.value);
+  if (fields.length === 0) return decoded ?? decodeToken(id, entry.value);
   const [record, ...parts] = await kv.getMany(
     [keys.token(id), ...fields.map((field) => keys.part(id, field))],
     { consistency },

@@ -59,6 +59,9 @@ export async function getMany(
   keys: readonly Deno.KvKey[],
   consistency: Deno.KvConsistencyLevel,
 ): Promise<Deno.KvEntryMaybe<unknown>[]> {
+  if (keys.length <= GET_MANY_LIMIT) {
+    return await kv.getMany(keys as Deno.KvKey[], { consistency });
+  }
   const chunks: Promise<Deno.KvEntryMaybe<unknown>[]>[] = [];
   for (let i = 0; i < keys.length; i += GET_MANY_LIMIT) {
     chunks.push(
@@ -79,15 +82,19 @@ export async function findById(
   return await whole(kv, keys, id, entry, consistency);
 }
 
-/** A listed or read entry with its parts joined; {@linkcode RETRY} when it changed meanwhile. */
+/**
+ * A listed or read entry with its parts joined; {@linkcode RETRY} when it
+ * changed meanwhile. `decoded`: the entry's record, already decoded.
+ */
 async function whole(
   kv: Deno.Kv,
   keys: KvKeys,
   id: string,
   entry: Deno.KvEntry<unknown>,
   consistency: Deno.KvConsistencyLevel,
+  decoded?: OAuthToken,
 ): Promise<Found | Retry> {
-  const token = await joinSpilled(kv, keys, id, entry, consistency);
+  const token = await joinSpilled(kv, keys, id, entry, consistency, decoded);
   return token === undefined ? RETRY : { token, entry };
 }
 
@@ -124,7 +131,7 @@ async function firstListed(
   { kv, keys }: KvContext,
   range: Deno.KvKey,
   consistency: Deno.KvConsistencyLevel,
-  accept: (token: OAuthToken) => boolean | Promise<boolean>,
+  accept: (token: OAuthToken) => boolean,
 ): Promise<Found | null | Retry> {
   let ids: string[] = [];
   // the fields `accept` reads are never stored apart (`_kv/spill.ts`)
@@ -138,8 +145,8 @@ async function firstListed(
       const entry = entries[i];
       if (entry.versionstamp === null) continue;
       const token = decodeToken(ids[i], entry.value);
-      if (await accept(token)) {
-        return await whole(kv, keys, ids[i], entry, consistency);
+      if (accept(token)) {
+        return await whole(kv, keys, ids[i], entry, consistency, token);
       }
     }
     return null;
@@ -188,8 +195,8 @@ export async function holderExists(
     context,
     context.keys.indexRange(key.kind, key.group),
     "strong",
-    async (token) =>
-      (await naturalKeys(token.toRecord())).some((k) => naturalKeyId(k) === id),
+    (token) =>
+      naturalKeys(token.toRecord()).some((k) => naturalKeyId(k) === id),
   );
   return found === RETRY ? RETRY : found !== null;
 }
@@ -231,10 +238,8 @@ export async function saveOnce(
   if (existing === RETRY) return RETRY;
   const id = existing?.token.id ?? token.id ?? newTokenId();
   const stored = token.id === id ? token : token.with({ id });
-  const [before, after] = await Promise.all([
-    existing ? naturalKeys(existing.entry.value) : [],
-    naturalKeys(stored.toRecord()),
-  ]);
+  const before = existing ? naturalKeys(existing.entry.value) : [];
+  const after = naturalKeys(stored.toRecord());
   const removed = minus(before, after);
   const added = minus(after, before);
   const touched = [...removed, ...added];
@@ -293,7 +298,7 @@ export async function deleteOnce(
   const { kv, keys } = context;
   const entry = await kv.get(keys.token(id));
   if (entry.versionstamp === null) return false;
-  const owned = await naturalKeys(entry.value);
+  const owned = naturalKeys(entry.value);
   const reads = await getMany(kv, [
     ...owned.map((key) => keys.uniq(key)),
     ...owned.map((key) => keys.index(key, id)),
