@@ -5,8 +5,7 @@
  * @module
  */
 
-// deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
-import { createClient } from "npm:@libsql/client@^0.15";
+import { createClient } from "@libsql/client";
 import type { OAuthToken } from "../core/token.ts";
 import type { LibsqlClient } from "../stores/_libsql/client.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";

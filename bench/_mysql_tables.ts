@@ -10,8 +10,7 @@
  * @module
  */
 
-// deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
-import mysql from "npm:mysql2@^3/promise";
+import mysql from "mysql2/promise";
 import type { OAuthToken } from "../core/token.ts";
 import type { MysqlPool } from "../stores/_mysql/client.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";

@@ -323,8 +323,7 @@ Deno.test("cli migrate: sdk_tokens.txt → a Zoho MySQL oauthtoken table → lib
       assertNoSecrets([toMysql, toLibsql], SECRETS);
     });
   } finally {
-    // deno-lint-ignore no-import-prefix
-    const driver = await import("npm:mysql2@^3/promise");
+    const driver = await import("mysql2/promise");
     const connection = await driver.createConnection(base);
     try {
       await connection.query(`DROP TABLE IF EXISTS ${table}`);

@@ -145,8 +145,7 @@ if (!mysqlUrl) {
     const out = await runExample("examples/mysql_store.ts", {
       env: { MYSQL_URL: mysqlUrl, MYSQL_TABLE: table },
     });
-    // deno-lint-ignore no-import-prefix
-    const mysql = await import("npm:mysql2@^3/promise");
+    const mysql = await import("mysql2/promise");
     const pool = mysql.createPool(mysqlUrl);
     try {
       assertEquals(out.code, 0, out.stderr);

@@ -136,15 +136,15 @@ Deno.test("LibsqlTokenStore waits for another process's write lock instead of fa
       const holder = new Deno.Command(Deno.execPath(), {
         args: [
           "eval",
-          `import { createClient } from "npm:@libsql/client@^0.15";
+          `import { createClient } from "@libsql/client";
            const client = createClient({ url: ${
             JSON.stringify(`file:${path}`)
           } });
-           await client.execute("BEGIN IMMEDIATE");
-           await client.execute("INSERT INTO oauthtoken (id, user_name, refresh_token) VALUES ('held', 'held@example.com', '1000.h')");
+           const tx = await client.transaction("write"); // BEGIN IMMEDIATE
+           await tx.execute("INSERT INTO oauthtoken (id, user_name, refresh_token) VALUES ('held', 'held@example.com', '1000.h')");
            await Deno.writeTextFile(${JSON.stringify(join(dir, "locked"))}, "");
            await new Promise((r) => setTimeout(r, 400));
-           await client.execute("COMMIT");
+           await tx.commit();
            client.close();`,
         ],
         stdout: "piped",

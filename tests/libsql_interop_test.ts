@@ -7,10 +7,8 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { join } from "@std/path";
-// deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
-import { createClient } from "npm:@libsql/client@^0.15";
-// deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
-import type { Client, ResultSet } from "npm:@libsql/client@^0.15";
+import { createClient } from "@libsql/client";
+import type { Client, ResultSet } from "@libsql/client";
 import { TokenStoreError } from "../core/errors.ts";
 import { MAX_EXPIRES_AT, OAuthToken } from "../core/token.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";

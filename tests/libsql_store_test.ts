@@ -7,8 +7,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { join } from "@std/path";
-// deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
-import { createClient } from "npm:@libsql/client@^0.15";
+import { createClient } from "@libsql/client";
 import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken } from "../core/token.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";

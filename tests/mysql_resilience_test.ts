@@ -5,8 +5,7 @@
  */
 
 import { assert, assertEquals, assertFalse, assertRejects } from "@std/assert";
-// deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
-import mysql from "npm:mysql2@^3/promise";
+import mysql from "mysql2/promise";
 import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken } from "../core/token.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";

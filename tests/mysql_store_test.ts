@@ -7,8 +7,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-// deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
-import mysql from "npm:mysql2@^3/promise";
+import mysql from "mysql2/promise";
 import { TokenStoreError } from "../core/errors.ts";
 import { MAX_EXPIRES_AT, OAuthToken } from "../core/token.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";

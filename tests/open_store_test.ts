@@ -217,8 +217,7 @@ Deno.test("openStore mysql:// opens a MysqlTokenStore with ?table=", async () =>
       await again.close?.();
     }
   } finally {
-    // deno-lint-ignore no-import-prefix
-    const mysql = await import("npm:mysql2@^3/promise");
+    const mysql = await import("mysql2/promise");
     const connection = await mysql.createConnection(base);
     try {
       await connection.query(`DROP TABLE IF EXISTS ${table}`);

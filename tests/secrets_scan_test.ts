@@ -275,8 +275,7 @@ const SCENARIOS: Scenario[] = [
         authToken: SECRET.authToken,
       }),
     async corrupt(_, dir, id) {
-      // deno-lint-ignore no-import-prefix -- deno.json has no entry for the driver
-      const { createClient } = await import("npm:@libsql/client@^0.15");
+      const { createClient } = await import("@libsql/client");
       const client = createClient({ url: `file:${dir}/libsql.db` });
       await client.execute({
         sql:

@@ -1,14 +1,17 @@
 /**
- * Driver plumbing of the libSQL store: which `@libsql/client` entry point a
- * URL needs (loaded with a dynamic `import()` only when a store is opened),
- * bounded retries of `SQLITE_BUSY`, and driver errors turned into
- * `TokenStoreError("BACKEND")` without secrets.
+ * Driver plumbing of the libSQL store: the part of an `@libsql/client`
+ * client it uses, which entry point a URL needs (loaded with a dynamic
+ * `import()` only when a store is opened), and which driver errors are
+ * transient (`SQLITE_BUSY`, a taken id).
  *
  * @module
  */
 
-import { scrub } from "../../core/_redact.ts";
-import { TokenStoreError } from "../../core/errors.ts";
+import {
+  backendError,
+  type FaultRules,
+  withRetry as sqlRetry,
+} from "../_sql/retry.ts";
 
 /** A statement with positional `?` parameters. */
 export interface LibsqlStatement {
@@ -44,6 +47,13 @@ export interface LibsqlClient {
   /** Closes the client. */
   close(): void;
 }
+
+/**
+ * How long a file database waits for another process's lock (ms): the
+ * `timeout` of every connection of a client `open` creates (0.18 keeps a
+ * pool of them), and `PRAGMA busy_timeout` on an injected client's.
+ */
+export const BUSY_TIMEOUT_MS = 5000;
 
 /** Which `@libsql/client` entry point serves a URL. */
 export type LibsqlClientKind = "web" | "native";
@@ -83,14 +93,14 @@ export async function createClientFor(
 ): Promise<LibsqlClient> {
   const kind = clientKindFor(url);
   const { createClient } = kind === "web"
-    // deno-lint-ignore no-import-prefix
-    ? await import("npm:@libsql/client@^0.15/web")
-    // deno-lint-ignore no-import-prefix
-    : await import("npm:@libsql/client@^0.15");
+    ? await import("@libsql/client/web")
+    : await import("@libsql/client");
   try {
-    return createClient({ url, authToken });
+    return createClient({ url, authToken, timeout: BUSY_TIMEOUT_MS });
   } catch (error) {
-    throw backendError("open libSQL database", error, [authToken]);
+    throw backendError(LIBSQL_FAULTS, "open libSQL database", error, [
+      authToken,
+    ]);
   }
 }
 
@@ -115,52 +125,35 @@ export function isConstraint(error: unknown): boolean {
   return code.startsWith("SQLITE_CONSTRAINT") || (raw & 0xff) === 19;
 }
 
-/**
- * A driver error as `TokenStoreError("BACKEND")`: `Cannot <action>: <driver
- * message>` with the given secrets and any `authToken=` URL parameter
- * redacted, the driver error kept as `cause`.
- */
-export function backendError(
-  action: string,
-  error: unknown,
-  secrets: Iterable<string | undefined>,
-): TokenStoreError {
-  if (error instanceof TokenStoreError) return error;
-  const raw = error instanceof Error
-    ? error.message
-    : String(error ?? "unknown error");
-  const message = scrub(raw, secrets)
-    .replace(/(authToken=)[^&\s"'<>]*/gi, "$1…(redacted)")
-    .replace(/(Bearer\s+)[^\s"'<>]+/gi, "$1…(redacted)");
-  const short = message.length > 300 ? `${message.slice(0, 300)}…` : message;
-  return new TokenStoreError("BACKEND", `Cannot ${action}: ${short}`, {
-    cause: error,
-  });
-}
-
-/** How many times a busy statement is retried. */
+/** How many times a busy statement is run again. */
 export const BUSY_RETRIES = 6;
+
+/** Fresh ids are drawn this many more times when one is already taken. */
+export const ID_RETRIES = 2;
+
+/**
+ * libSQL's transient faults: `SQLITE_BUSY`/`SQLITE_LOCKED` (another
+ * connection holds the lock), and a constraint violation (a fresh id that
+ * is already taken: the save draws another).
+ */
+export const LIBSQL_FAULTS: FaultRules = {
+  classify: (error) =>
+    isBusy(error) ? "busy" : isConstraint(error) ? "conflict" : null,
+  retries: { busy: BUSY_RETRIES, conflict: ID_RETRIES },
+  baseDelayMs: 20,
+  maxDelayMs: 1000,
+  keepCause: true,
+};
 
 /**
  * Runs `fn`, retrying `SQLITE_BUSY`/`SQLITE_LOCKED` up to
  * {@linkcode BUSY_RETRIES} times with jittered exponential backoff; any
  * other driver error (or the last busy one) becomes a `BACKEND` error.
  */
-export async function withRetry<T>(
+export function withRetry<T>(
   action: string,
   secrets: readonly (string | undefined)[],
   fn: () => Promise<T>,
 ): Promise<T> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (error instanceof TokenStoreError) throw error;
-      if (!isBusy(error) || attempt >= BUSY_RETRIES) {
-        throw backendError(action, error, secrets);
-      }
-      const wait = 10 * 2 ** attempt * (0.5 + Math.random());
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
+  return sqlRetry(LIBSQL_FAULTS, action, secrets, fn);
 }

@@ -4,39 +4,28 @@
  * accepts), its lookup indexes and the lease table when missing, inspects an
  * existing table (a Python-SDK table names column 9 `redirect_uri`; the
  * declared widths, such as Zoho's `varchar(255)`, are what its values are
- * checked against), and builds the upsert.
+ * checked against), and builds the upsert: one write batch.
  *
  * @module
  */
 
-import { TokenStoreError } from "../../core/errors.ts";
+import { newTokenId } from "../../core/id.ts";
 import { MAX_FIELD_LENGTH } from "../../core/token.ts";
 import type { QueryPlan } from "../../core/token_store.ts";
-import type { LibsqlClient, LibsqlStatement } from "./client.ts";
+import type { SqlSchema } from "../_sql/dialect.ts";
 import {
   COLUMNS,
+  columnsOf,
   EXPIRY_TIME_WIDTH,
   LOOKUP_COLUMNS,
   planToWhere,
 } from "../_sql/rows.ts";
-import { declaredLimit, type TableLimits } from "../_sql/widths.ts";
-
-/** What the store knows about its tables once they are ready. */
-export interface LibsqlSchema {
-  /** The token table. */
-  readonly table: string;
-  /** The lease table. */
-  readonly lockTable: string;
-  /** The token table's column names in {@linkcode COLUMNS} order. */
-  readonly columns: readonly string[];
-  /** {@linkcode LibsqlSchema.columns} joined for `SELECT`/`INSERT`. */
-  readonly columnList: string;
-  /** What each column holds, from its declared type (read when the store opened). */
-  readonly limits: TableLimits;
-}
-
-/** How long a file database waits for another process's lock (ms). */
-export const BUSY_TIMEOUT_MS = 5000;
+import { declaredLimit } from "../_sql/widths.ts";
+import {
+  BUSY_TIMEOUT_MS,
+  type LibsqlClient,
+  type LibsqlStatement,
+} from "./client.ts";
 
 /**
  * DDL of the token table: Zoho's columns (the SQLite SDKs read it
@@ -57,19 +46,6 @@ export function tokenTableDdl(table: string): string {
 /** DDL of the lease table. */
 export function lockTableDdl(lockTable: string): string {
   return `CREATE TABLE IF NOT EXISTS ${lockTable} (lock_key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)`;
-}
-
-function columnsOf(names: Set<string>, table: string): string[] {
-  return COLUMNS.map(([column]) => {
-    if (names.has(column)) return column;
-    if (column === "redirect_url" && names.has("redirect_uri")) {
-      return "redirect_uri";
-    }
-    throw new TokenStoreError(
-      "BACKEND",
-      `Cannot use libSQL table "${table}": it has no column "${column}"`,
-    );
-  });
 }
 
 function limitsOf(rows: readonly Readonly<Record<string, unknown>>[]) {
@@ -93,7 +69,7 @@ export async function prepareSchema(
   client: LibsqlClient,
   table: string,
   lockTable: string,
-): Promise<LibsqlSchema> {
+): Promise<SqlSchema> {
   if (client.protocol === "file") {
     await client.execute(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
@@ -109,7 +85,8 @@ export async function prepareSchema(
   let info = tableInfo.rows;
   const names = new Set(info.map((row) => String(row.name)));
   const indexed = new Set(indexInfo.rows.map((row) => String(row.col)));
-  if (names.size > 0) columnsOf(names, table);
+  const where = `libSQL table "${table}"`;
+  if (names.size > 0) columnsOf(names, where);
   const ddl: string[] = [];
   if (names.size === 0) ddl.push(tokenTableDdl(table));
   for (const column of LOOKUP_COLUMNS) {
@@ -129,9 +106,10 @@ export async function prepareSchema(
   }
   const columns = columnsOf(
     new Set(info.map((row) => String(row.name))),
-    table,
+    where,
   );
   return {
+    name: table,
     table,
     lockTable,
     columns,
@@ -149,7 +127,7 @@ export async function prepareSchema(
  * @param values The row in {@linkcode COLUMNS} order, id first.
  */
 export function saveStatements(
-  schema: LibsqlSchema,
+  schema: SqlSchema,
   plan: QueryPlan | null,
   values: (string | null)[],
 ): LibsqlStatement[] {
@@ -170,4 +148,27 @@ export function saveStatements(
       `(SELECT 1 FROM ${table} WHERE ${where.sql}) RETURNING id`,
     args: [...values, ...where.params],
   }];
+}
+
+/**
+ * The libSQL save strategy: {@linkcode saveStatements} in one write batch
+ * (`BEGIN IMMEDIATE`), a fresh id drawn for a row without one; resolves
+ * the id written.
+ */
+export async function batchSave(
+  client: LibsqlClient,
+  schema: SqlSchema,
+  plan: QueryPlan | null,
+  row: readonly (string | null)[],
+): Promise<string> {
+  const values = [row[0] ?? newTokenId(), ...row.slice(1)];
+  const results = await client.batch(
+    saveStatements(schema, plan, values),
+    "write",
+  );
+  const written = results.flatMap((result) => result.rows)[0]?.id;
+  if (written === undefined || written === null) {
+    throw new Error("no row was written");
+  }
+  return String(written);
 }

@@ -1,25 +1,25 @@
 /**
  * Driver plumbing of the MySQL store: the `npm:mysql2` types (imported for
  * types only, so importing the store loads no driver), the pool created by
- * {@linkcode createPool} with a dynamic `import()`, transactions, bounded
- * retries of deadlocks, lock wait timeouts and lost connections, and driver
- * errors turned into `TokenStoreError("BACKEND")` without secrets.
+ * {@linkcode createPool} with a dynamic `import()`, transaction sessions on
+ * pooled connections, and which driver errors are transient (deadlocks,
+ * lock wait timeouts, duplicate keys, lost connections).
  *
  * @module
  */
 
-// deno-lint-ignore no-import-prefix -- type-only: the driver is loaded by createPool
-import type { Pool, PoolConnection } from "npm:mysql2@^3/promise";
-import { scrub } from "../../core/_redact.ts";
-import { TokenStoreError } from "../../core/errors.ts";
+import type { Pool, PoolConnection, ResultSetHeader } from "mysql2/promise";
+import type { SqlResult } from "../_sql/dialect.ts";
+import { backendError, type FaultRules } from "../_sql/retry.ts";
+import type { SqlSession } from "../_sql/transaction.ts";
 
 /**
- * A `npm:mysql2@^3/promise` pool (its type only: importing the store loads
+ * A `mysql2/promise` pool (its type only: importing the store loads
  * no driver).
  *
  * @example Usage
  * ```ts ignore
- * import mysql from "npm:mysql2@^3/promise";
+ * import mysql from "mysql2/promise";
  * import type { MysqlPool } from "@tokenstore/tokenstore/mysql";
  *
  * const pool: MysqlPool = mysql.createPool({ host: "127.0.0.1", user: "root", database: "zohooauth" });
@@ -47,8 +47,7 @@ export interface PoolSettings {
 
 /** Loads `npm:mysql2` and creates a pool; nothing connects until first use. */
 export async function createPool(settings: PoolSettings): Promise<MysqlPool> {
-  // deno-lint-ignore no-import-prefix -- deno.json has no import map entry for the driver
-  const mysql = await import("npm:mysql2@^3/promise");
+  const mysql = await import("mysql2/promise");
   try {
     return mysql.createPool({
       ...settings,
@@ -59,7 +58,9 @@ export async function createPool(settings: PoolSettings): Promise<MysqlPool> {
       connectTimeout: 10_000,
     });
   } catch (error) {
-    throw backendError("create MySQL pool", error, [settings.password]);
+    throw backendError(MYSQL_FAULTS, "create MySQL pool", error, [
+      settings.password,
+    ]);
   }
 }
 
@@ -119,51 +120,6 @@ export function isErrno(error: unknown, errno: number): boolean {
   return errnoOf(error) === errno;
 }
 
-/**
- * A copy of a driver error that is safe to print: the message with secrets
- * scrubbed, `name`, `code`, `errno`, `sqlState` and `fatal` kept; the
- * statement text (`sql`, which `query()` fills with the values) dropped.
- */
-export function safeCause(
-  error: unknown,
-  secrets: Iterable<string | undefined>,
-): Error {
-  const raw = error instanceof Error
-    ? error.message
-    : String(error ?? "unknown error");
-  const copy = new Error(scrub(raw, secrets));
-  const e = error as Record<string, unknown> | null;
-  if (error instanceof Error) copy.name = error.name;
-  for (const key of ["code", "errno", "sqlState", "fatal"]) {
-    const value = e?.[key];
-    if (["string", "number", "boolean"].includes(typeof value)) {
-      Object.defineProperty(copy, key, { value, enumerable: true });
-    }
-  }
-  return copy;
-}
-
-/**
- * A driver error as `TokenStoreError("BACKEND")`: `Cannot <action>: <driver
- * message>` with the given secrets redacted; the cause is a scrubbed copy
- * ({@linkcode safeCause}).
- */
-export function backendError(
-  action: string,
-  error: unknown,
-  secrets: Iterable<string | undefined>,
-): TokenStoreError {
-  if (error instanceof TokenStoreError) return error;
-  const list = [...secrets];
-  const cause = safeCause(error, list);
-  const message = cause.message.length > 300
-    ? `${cause.message.slice(0, 300)}…`
-    : cause.message;
-  return new TokenStoreError("BACKEND", `Cannot ${action}: ${message}`, {
-    cause,
-  });
-}
-
 /** How many times a conflicting operation is run again. */
 export const CONFLICT_RETRIES = 12;
 /**
@@ -172,76 +128,43 @@ export const CONFLICT_RETRIES = 12;
  */
 export const CONNECTION_RETRIES = 3;
 
-const committing = new WeakSet<object>();
+/**
+ * MySQL's transient faults ({@linkcode retryKind}): conflicts up to
+ * {@linkcode CONFLICT_RETRIES} times, lost connections up to
+ * {@linkcode CONNECTION_RETRIES} times (never once a `COMMIT` was sent);
+ * the driver's errors carry the statement and its values, so `cause` is a
+ * scrubbed copy.
+ */
+export const MYSQL_FAULTS: FaultRules = {
+  classify: retryKind,
+  retries: { conflict: CONFLICT_RETRIES, connection: CONNECTION_RETRIES },
+  baseDelayMs: 8,
+  maxDelayMs: 250,
+  keepCause: false,
+};
 
 /**
- * Runs `fn`, retrying conflicts up to {@linkcode CONFLICT_RETRIES} times
- * (jittered exponential backoff) and lost connections up to
- * {@linkcode CONNECTION_RETRIES} times (never once a `COMMIT` was sent, as
- * its outcome is unknown); any other error, or the last retryable one,
- * becomes a `BACKEND` error.
+ * A pooled connection as a transaction session: statements with values are
+ * prepared (`execute`), `START TRANSACTION`/`COMMIT` plain text (`query`).
  */
-export async function withRetry<T>(
-  action: string,
-  secrets: readonly (string | undefined)[],
-  fn: () => Promise<T>,
-): Promise<T> {
-  let conflicts = 0;
-  let lost = 0;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (error instanceof TokenStoreError) throw error;
-      const kind = retryKind(error);
-      const retry = kind === "conflict"
-        ? ++conflicts <= CONFLICT_RETRIES
-        : kind === "connection" && ++lost <= CONNECTION_RETRIES &&
-          !(error instanceof Object && committing.has(error));
-      if (!retry) throw backendError(action, error, secrets);
-      if (kind === "conflict") {
-        const wait = Math.min(250, 4 * 2 ** conflicts) * (0.5 + Math.random());
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
-  }
+export async function mysqlSession(pool: MysqlPool): Promise<SqlSession> {
+  const connection = await pool.getConnection();
+  return {
+    run: async (sql, params) =>
+      resultOf(await connection.execute(sql, [...params])),
+    control: async (sql) => {
+      await connection.query(sql);
+    },
+    release: () => connection.release(),
+    destroy: () => connection.destroy(),
+  };
 }
 
-/**
- * Runs `fn` in a `REPEATABLE READ` transaction on one pooled connection
- * (whatever the server's default, so that `SELECT ... FOR UPDATE` also locks
- * the gap where a missing row would go), commits, and gives the connection
- * back; rolls back on error, and destroys a connection that was lost. Driver
- * errors are thrown as they are, for {@linkcode withRetry}.
- */
-export async function inTransaction<T>(
-  pool: MysqlPool,
-  fn: (connection: MysqlConnection) => Promise<T>,
-): Promise<T> {
-  const connection = await pool.getConnection();
-  try {
-    await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-    await connection.query("START TRANSACTION");
-    const result = await fn(connection);
-    try {
-      await connection.query("COMMIT");
-    } catch (error) {
-      if (error instanceof Object) committing.add(error);
-      throw error;
-    }
-    connection.release();
-    return result;
-  } catch (error) {
-    if (retryKind(error) === "connection") {
-      connection.destroy();
-    } else {
-      try {
-        await connection.query("ROLLBACK");
-        connection.release();
-      } catch {
-        connection.destroy();
-      }
-    }
-    throw error;
-  }
+/** What `execute` resolved, as the engine's result. */
+export function resultOf(
+  [result]: [unknown, unknown],
+): SqlResult {
+  return Array.isArray(result)
+    ? { rows: result, rowsAffected: 0 }
+    : { rows: [], rowsAffected: (result as ResultSetHeader).affectedRows };
 }

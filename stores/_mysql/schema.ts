@@ -5,47 +5,25 @@
  * EXISTS`, and a concurrently created index is recognised by its error
  * number), inspects an existing table (a Python-SDK table names column 9
  * `redirect_uri`; the column widths and character sets, such as Zoho's
- * `varchar(255)`, are what its values are checked against), and holds the
- * statements of the store.
+ * `varchar(255)`, are what its values are checked against).
  *
  * @module
  */
 
-import { TokenStoreError } from "../../core/errors.ts";
-import { newTokenId } from "../../core/id.ts";
-import type { OAuthToken } from "../../core/token.ts";
-import { matchesPlan, type QueryPlan } from "../../core/token_store.ts";
+import type { SqlSchema } from "../_sql/dialect.ts";
+import {
+  COLUMNS,
+  columnsOf,
+  EXPIRY_TIME_WIDTH,
+  LOOKUP_COLUMNS,
+} from "../_sql/rows.ts";
+import { mysqlLimit } from "../_sql/widths.ts";
 import {
   ER_DUP_KEYNAME,
   ER_TOO_LONG_KEY,
   isErrno,
-  type MysqlConnection,
   type MysqlPool,
 } from "./client.ts";
-import {
-  COLUMNS,
-  EXPIRY_TIME_WIDTH,
-  LOOKUP_COLUMNS,
-  planToWhere,
-  rowToToken,
-} from "../_sql/rows.ts";
-import { mysqlLimit, type TableLimits } from "../_sql/widths.ts";
-
-/** What the store knows about its tables once they are ready. */
-export interface MysqlSchema {
-  /** The token table's name, for messages. */
-  readonly name: string;
-  /** The token table, quoted for SQL. */
-  readonly table: string;
-  /** The lease table, quoted for SQL. */
-  readonly lockTable: string;
-  /** The token table's column names in {@linkcode COLUMNS} order. */
-  readonly columns: readonly string[];
-  /** {@linkcode MysqlSchema.columns} joined for `SELECT`/`INSERT`. */
-  readonly columnList: string;
-  /** What each column holds, from `information_schema` (read when the store opened). */
-  readonly limits: TableLimits;
-}
 
 /** Table options of the tables the store creates (full Unicode, transactions). */
 export const TABLE_OPTIONS =
@@ -87,19 +65,6 @@ export function lockTableDdl(lockTable: string): string {
 /** Name of the index the store creates on a lookup column. */
 export function indexName(column: string): string {
   return `idx_${column}`;
-}
-
-function columnsOf(names: Set<string>, table: string): string[] {
-  return COLUMNS.map(([column]) => {
-    if (names.has(column)) return column;
-    if (column === "redirect_url" && names.has("redirect_uri")) {
-      return "redirect_uri";
-    }
-    throw new TokenStoreError(
-      "BACKEND",
-      `Cannot use MySQL table "${table}": it has no column "${column}"`,
-    );
-  });
 }
 
 type Row = Record<string, unknown>;
@@ -162,7 +127,7 @@ export async function prepareSchema(
   pool: MysqlPool,
   table: string,
   lockTable: string,
-): Promise<MysqlSchema> {
+): Promise<SqlSchema> {
   let found = await rows(pool, COLUMN_INFO, [table, lockTable]);
   const rowsOf = (name: string) =>
     found.filter((row) => String(row.t).toLowerCase() === name.toLowerCase());
@@ -175,7 +140,7 @@ export async function prepareSchema(
   const info = rowsOf(table);
   const columns = columnsOf(
     new Set(info.map((row) => String(row.c).toLowerCase())),
-    table,
+    `MySQL table "${table}"`,
   );
   const limits = new Map(info.map((row) => [
     String(row.c).toLowerCase(),
@@ -211,52 +176,4 @@ export async function prepareSchema(
     columnList: columns.join(", "),
     limits,
   };
-}
-
-/** Rows of the token table as tokens. */
-export function tokensOf(rows: unknown, schema: MysqlSchema): OAuthToken[] {
-  const label = `MySQL table "${schema.name}"`;
-  return (rows as Row[]).map((row) => rowToToken(row, label));
-}
-
-/**
- * The statements of one `saveToken`, inside the caller's transaction: lock
- * the rows the plan selects (or the gap where they would go) with `FOR
- * UPDATE`, pick the one that matches exactly, and replace it keeping its id;
- * otherwise insert `row` (a fresh id when it has none). Resolves the id.
- *
- * @param row The row in {@linkcode COLUMNS} order, id first (`null` if none).
- */
-export async function upsert(
-  connection: MysqlConnection,
-  schema: MysqlSchema,
-  plan: QueryPlan | null,
-  row: (string | null)[],
-): Promise<string> {
-  const { table, columns, columnList } = schema;
-  let existing: OAuthToken | undefined;
-  if (plan !== null) {
-    const where = planToWhere(plan);
-    const [rows] = await connection.execute(
-      `SELECT ${columnList} FROM ${table} WHERE ${where.sql} FOR UPDATE`,
-      where.params,
-    );
-    existing = tokensOf(rows, schema).find((token) => matchesPlan(token, plan));
-  }
-  if (existing !== undefined) {
-    const set = columns.slice(1).map((column) => `${column} = ?`);
-    await connection.execute(
-      `UPDATE ${table} SET ${set.join(", ")} WHERE id = ?`,
-      [...row.slice(1), existing.id!],
-    );
-    return existing.id!;
-  }
-  const id = row[0] ?? newTokenId();
-  await connection.execute(
-    `INSERT INTO ${table} (${columnList}) VALUES (${
-      columns.map(() => "?").join(", ")
-    })`,
-    [id, ...row.slice(1)],
-  );
-  return id;
 }

@@ -1,7 +1,8 @@
 /**
- * What the SQL stores (libSQL, MySQL) share: the Zoho `oauthtoken` column
- * layout, row ↔ token conversion, identifier validation and turning a
- * {@linkcode QueryPlan} into a parameterised `WHERE` clause.
+ * Row mapping of the SQL store engine: the Zoho `oauthtoken` column layout,
+ * row ↔ token conversion, identifier validation, the columns of an existing
+ * table, and turning a {@linkcode QueryPlan} into a parameterised `WHERE`
+ * clause (with `?` placeholders, which a dialect rewrites if it must).
  *
  * @module
  */
@@ -68,6 +69,28 @@ export function validateTableName(name: string): string {
 }
 
 /**
+ * The columns of an existing token table in {@linkcode COLUMNS} order, from
+ * the names it has: Zoho's, or `redirect_uri` for column 9 (the Python SDK's
+ * name).
+ *
+ * @param names The table's column names (lower case).
+ * @param where The table, for the message, e.g. `MySQL table "oauthtoken"`.
+ * @throws {TokenStoreError} `BACKEND` naming the first column it lacks.
+ */
+export function columnsOf(names: ReadonlySet<string>, where: string): string[] {
+  return COLUMNS.map(([column]) => {
+    if (names.has(column)) return column;
+    if (column === "redirect_url" && names.has("redirect_uri")) {
+      return "redirect_uri";
+    }
+    throw new TokenStoreError(
+      "BACKEND",
+      `Cannot use ${where}: it has no column "${column}"`,
+    );
+  });
+}
+
+/**
  * A row's values in {@linkcode COLUMNS} order, `null` for absent fields and
  * `expiry_time` as epoch-millisecond text, exactly as the Zoho SDKs write it.
  * Whether they fit the table's columns is `checkRowFits`'s (`_sql/widths.ts`).
@@ -87,7 +110,7 @@ export function tokenToRow(token: OAuthToken): (string | null)[] {
  * @throws {TokenStoreError} `CORRUPT` when a stored value cannot be a token field.
  */
 export function rowToToken(
-  row: Record<string, unknown>,
+  row: Readonly<Record<string, unknown>>,
   where: string,
 ): OAuthToken {
   const init: Record<string, unknown> = {};
@@ -121,6 +144,18 @@ export function rowToToken(
       { cause: error },
     );
   }
+}
+
+/**
+ * Rows of a token table as tokens ({@linkcode rowToToken}).
+ *
+ * @param where The table, for messages, e.g. `MySQL table "oauthtoken"`.
+ */
+export function tokensOf(
+  rows: readonly Readonly<Record<string, unknown>>[],
+  where: string,
+): OAuthToken[] {
+  return rows.map((row) => rowToToken(row, where));
 }
 
 /**

@@ -1,0 +1,60 @@
+/**
+ * The MySQL and MariaDB dialect of the SQL store engine: backquoted
+ * identifiers, prepared statements with `?`, the tables of `schema.ts`,
+ * saves as `REPEATABLE READ` transactions whose `SELECT ... FOR UPDATE` also
+ * locks the gap a missing row would go in, leases by `INSERT ... ON
+ * DUPLICATE KEY UPDATE` read back, the clock from `NOW(3)`, and look-alike
+ * matches of case-insensitive Zoho tables filtered out.
+ *
+ * @module
+ */
+
+import type { SqlDialect } from "../_sql/dialect.ts";
+import { lockedSave } from "../_sql/transaction.ts";
+import {
+  MYSQL_FAULTS,
+  type MysqlPool,
+  mysqlSession,
+  resultOf,
+} from "./client.ts";
+import { prepareSchema } from "./schema.ts";
+
+/** The database's clock in epoch milliseconds, as an SQL expression. */
+export const NOW_MS = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
+
+/** MySQL, as the store engine sees it. */
+export const MYSQL: SqlDialect<MysqlPool> = {
+  name: "MySQL",
+  clientOption: ["pool", "a mysql2/promise Pool"],
+  isClient: (value): value is MysqlPool => {
+    const pool = value as Partial<MysqlPool> | null;
+    return pool !== null && typeof pool === "object" &&
+      typeof pool.getConnection === "function" &&
+      typeof pool.execute === "function";
+  },
+  nowMs: NOW_MS,
+  exactEquality: false,
+  // `BINARY` keeps a case-insensitive Zoho table from matching a look-alike id
+  idEquals: "id = ? AND BINARY id = BINARY ?",
+  // `owner` is assigned first; `expires_at` follows only if the row is now ours
+  takeLease: ({ lockTable }) =>
+    `INSERT INTO ${lockTable} (lock_key, owner, expires_at) ` +
+    `VALUES (?, ?, ${NOW_MS} + ?) ON DUPLICATE KEY UPDATE ` +
+    `owner = IF(expires_at <= ${NOW_MS}, VALUES(owner), owner), ` +
+    `expires_at = IF(owner = VALUES(owner), VALUES(expires_at), expires_at)`,
+  leaseReturnsOwner: false,
+  faults: MYSQL_FAULTS,
+  run: async (pool, sql, params = []) =>
+    resultOf(await pool.execute(sql, [...params])),
+  prepare: prepareSchema,
+  save: lockedSave("MySQL", {
+    session: mysqlSession,
+    // whatever the server's default, so that `FOR UPDATE` locks gaps too
+    begin: [
+      "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+      "START TRANSACTION",
+    ],
+    faults: MYSQL_FAULTS,
+  }),
+  close: (pool) => pool.end(),
+};

@@ -1,0 +1,366 @@
+/**
+ * The SQL store engine: one {@linkcode TokenStore} implementation in Zoho's
+ * `oauthtoken` table layout for every SQL database, with cross-process
+ * leases in `<table>_lock`. A dialect (`dialect.ts`) supplies what differs
+ * between databases; the public stores (`LibsqlTokenStore`,
+ * `MysqlTokenStore`, `PostgresTokenStore`) extend {@linkcode SqlTokenStore}
+ * and only add their constructor options and `open`.
+ *
+ * @module
+ */
+
+import { secretsOf } from "../../core/_redact.ts";
+import { type OAuthToken, validateId } from "../../core/token.ts";
+import {
+  matchesPlan,
+  mergeFound,
+  planQuery,
+  planSave,
+  type QueryPlan,
+  type TokenLock,
+  type TokenQuery,
+  type TokenStore,
+  validateForSave,
+} from "../../core/token_store.ts";
+import type { SqlDialect, SqlSchema } from "./dialect.ts";
+import { SqlTokenLock } from "./leases.ts";
+import { withRetry } from "./retry.ts";
+import {
+  planToWhere,
+  tokensOf,
+  tokenToRow,
+  validateTableName,
+} from "./rows.ts";
+import { checkRowFits } from "./widths.ts";
+
+/** Table names of a SQL store. */
+export interface SqlTableOptions {
+  /** Token table; default `"oauthtoken"`. */
+  table?: string;
+  /** Lease table; default `"<table>_lock"`. */
+  lockTable?: string;
+}
+
+type Secrets = (string | undefined)[];
+
+let attachTo!: <C>(
+  store: SqlTokenStore,
+  dialect: SqlDialect<C>,
+  client: unknown,
+  options: SqlTableOptions | undefined,
+) => void;
+let adopt!: (store: SqlTokenStore, secrets: Secrets) => Promise<void>;
+
+/**
+ * What every SQL store does, whatever the database: Zoho's `oauthtoken`
+ * table (created on first use when missing, an existing one used as it is,
+ * a value a column cannot hold refused with `INVALID_TOKEN` before anything
+ * is written), race-free upserts, leases on the database's clock, every
+ * value a statement parameter. Use one of its subclasses.
+ *
+ * @example Any SQL store
+ * ```ts ignore
+ * import { type SqlTokenStore } from "@tokenstore/tokenstore";
+ * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+ *
+ * const store: SqlTokenStore = await LibsqlTokenStore.open({ url: ":memory:" });
+ * console.log(store.table, store.lockTable); // "oauthtoken" "oauthtoken_lock"
+ * await store.close();
+ * ```
+ */
+export abstract class SqlTokenStore implements TokenStore {
+  #dialect!: SqlDialect<unknown>;
+  #client: unknown;
+  #owned = false;
+  #secrets: Secrets = [];
+  #schema: Promise<SqlSchema> | undefined;
+  #table!: string;
+  #lockTable!: string;
+  #lock!: TokenLock;
+
+  static {
+    attachTo = (store, dialect, client, options) => {
+      const [option, expected] = dialect.clientOption;
+      if (!dialect.isClient(client)) {
+        throw new TypeError(
+          `Invalid ${dialect.name} store option "${option}": expected ${expected}`,
+        );
+      }
+      const table = validateTableName(options?.table ?? "oauthtoken");
+      const lockTable = validateTableName(
+        options?.lockTable ?? `${table}_lock`,
+      );
+      dialect.checkName?.(table);
+      dialect.checkName?.(lockTable);
+      store.#dialect = dialect as SqlDialect<unknown>;
+      store.#client = client;
+      store.#table = table;
+      store.#lockTable = lockTable;
+      store.#lock = new SqlTokenLock({
+        dialect: store.#dialect,
+        client,
+        ready: () => store.#ready(),
+        secrets: store.#secrets,
+        lockTable,
+      });
+    };
+    adopt = async (store, secrets) => {
+      store.#owned = true;
+      store.#secrets.push(...secrets);
+      await store.#ready();
+    };
+  }
+
+  /** The token table. */
+  get table(): string {
+    return this.#table;
+  }
+
+  /** The lease table. */
+  get lockTable(): string {
+    return this.#lockTable;
+  }
+
+  /** Leases in {@linkcode SqlTokenStore.lockTable}, shared by every process using the database. */
+  get lock(): TokenLock {
+    return this.#lock;
+  }
+
+  #ready(): Promise<SqlSchema> {
+    const d = this.#dialect;
+    this.#schema ??= this.#retry(
+      `prepare ${d.name} table "${this.#table}"`,
+      [],
+      () => d.prepare(this.#client, this.#table, this.#lockTable),
+    ).catch(
+      (error) => {
+        this.#schema = undefined;
+        throw error;
+      },
+    );
+    return this.#schema;
+  }
+
+  #retry<T>(action: string, secrets: Secrets, fn: () => Promise<T>) {
+    const all = [...this.#secrets, ...secrets];
+    return withRetry(this.#dialect.faults, action, all, fn);
+  }
+
+  #where(schema: SqlSchema): string {
+    return `${this.#dialect.name} table "${schema.name}"`;
+  }
+
+  async #find(plan: QueryPlan, secrets: Secrets): Promise<OAuthToken | null> {
+    const d = this.#dialect;
+    const schema = await this.#ready();
+    const where = planToWhere(plan);
+    const limit = d.exactEquality ? " LIMIT 1" : "";
+    const sql = `SELECT ${schema.columnList} FROM ${schema.table} ` +
+      `WHERE ${where.sql}${limit}`;
+    const result = await this.#retry(
+      `find token in ${this.#where(schema)}`,
+      secrets,
+      () => d.run(this.#client, sql, where.params),
+    );
+    const tokens = tokensOf(result.rows, this.#where(schema));
+    // a case- or pad-insensitive collation returns look-alikes too
+    return (d.exactEquality
+      ? tokens[0]
+      : tokens.find((token) => matchesPlan(token, plan))) ?? null;
+  }
+
+  /**
+   * Finds a token by the matching rules.
+   *
+   * @example Usage
+   * ```ts ignore
+   * const token = await store.findToken({ userName: "ada@example.com", clientId: "1000.C" });
+   * ```
+   *
+   * @param query A query or a token (merge semantics).
+   * @returns The token, or `null`.
+   * @throws {TokenStoreError} `INVALID_QUERY`, `BACKEND` or `CORRUPT`.
+   */
+  async findToken(query: TokenQuery | OAuthToken): Promise<OAuthToken | null> {
+    const plan = planQuery(query);
+    return mergeFound(query, await this.#find(plan, secretsOf(query)));
+  }
+
+  /**
+   * Inserts or updates a token atomically: the row with the token's id, else
+   * the row found by the matching rules (replaced, keeping its id), else a
+   * new row with a fresh random id. Concurrent saves of one user, from any
+   * number of processes, never make two rows.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const saved = await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+   * ```
+   *
+   * @param token The token.
+   * @returns The stored token, id set.
+   * @throws {TokenStoreError} `INVALID_TOKEN` (nothing stored), also when a
+   * value does not fit its column (Zoho's `varchar(255)`), or `BACKEND`.
+   */
+  async saveToken(token: OAuthToken): Promise<OAuthToken> {
+    const checked = validateForSave(token);
+    const row = tokenToRow(checked);
+    const plan = planSave(checked);
+    const schema = await this.#ready();
+    checkRowFits(row, schema.columns, schema.limits, schema.name);
+    const id = await this.#retry(
+      `save token in ${this.#where(schema)}`,
+      secretsOf(checked),
+      () => this.#dialect.save(this.#client, schema, plan, row),
+    );
+    return checked.id === id ? checked : checked.with({ id });
+  }
+
+  /**
+   * Deletes the token with this id.
+   *
+   * @example Usage
+   * ```ts ignore
+   * console.log(await store.deleteToken("a1B2c3")); // false when there is no such token
+   * ```
+   *
+   * @param id The id.
+   * @returns `true` if a token was deleted.
+   * @throws {TokenStoreError} `INVALID_QUERY` for a malformed id, or `BACKEND`.
+   */
+  async deleteToken(id: string): Promise<boolean> {
+    validateId(id);
+    const d = this.#dialect;
+    const schema = await this.#ready();
+    const params = d.idEquals.split("?").slice(1).map(() => id);
+    const result = await this.#retry(
+      `delete token in ${this.#where(schema)}`,
+      [],
+      () =>
+        d.run(
+          this.#client,
+          `DELETE FROM ${schema.table} WHERE ${d.idEquals}`,
+          params,
+        ),
+    );
+    return result.rowsAffected > 0;
+  }
+
+  /**
+   * Every stored token.
+   *
+   * @example Usage
+   * ```ts ignore
+   * console.log((await store.getTokens()).length);
+   * ```
+   *
+   * @returns The tokens.
+   * @throws {TokenStoreError} `BACKEND` or `CORRUPT`.
+   */
+  async getTokens(): Promise<OAuthToken[]> {
+    const schema = await this.#ready();
+    const result = await this.#retry(
+      `read tokens in ${this.#where(schema)}`,
+      [],
+      () =>
+        this.#dialect.run(
+          this.#client,
+          `SELECT ${schema.columnList} FROM ${schema.table}`,
+        ),
+    );
+    return tokensOf(result.rows, this.#where(schema));
+  }
+
+  /**
+   * Deletes every stored token (leases are kept).
+   *
+   * @example Usage
+   * ```ts ignore
+   * await store.deleteTokens();
+   * ```
+   *
+   * @throws {TokenStoreError} `BACKEND`.
+   */
+  async deleteTokens(): Promise<void> {
+    const schema = await this.#ready();
+    await this.#retry(
+      `delete tokens in ${this.#where(schema)}`,
+      [],
+      () => this.#dialect.run(this.#client, `DELETE FROM ${schema.table}`),
+    );
+  }
+
+  /**
+   * The token with this id.
+   *
+   * @example Usage
+   * ```ts ignore
+   * console.log(await store.findTokenById("a1B2c3"));
+   * ```
+   *
+   * @param id The id.
+   * @returns The token, or `null`.
+   * @throws {TokenStoreError} `INVALID_QUERY` for a malformed id, `BACKEND` or `CORRUPT`.
+   */
+  findTokenById(id: string): Promise<OAuthToken | null> {
+    try {
+      return this.#find(planQuery({ id: validateId(id) }), []);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Closes the client if the store's `open` created it; an injected client
+   * is left open for its owner.
+   *
+   * @example Usage
+   * ```ts ignore
+   * await store.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#owned) {
+      this.#owned = false;
+      await this.#dialect.close(this.#client);
+    }
+  }
+}
+
+/**
+ * Binds a store to its database and client, checking both table names; for
+ * the subclass constructors.
+ *
+ * @throws {TypeError} for a client of another kind or a bad table name.
+ */
+export function attachDialect<C>(
+  store: SqlTokenStore,
+  dialect: SqlDialect<C>,
+  client: unknown,
+  options: SqlTableOptions | undefined,
+): void {
+  attachTo(store, dialect, client, options);
+}
+
+/**
+ * The end of every `open`: the store made by `make` owns `client` (its
+ * `close` closes it), keeps `secrets` out of its messages, and has its
+ * tables ready; on failure the client is closed.
+ */
+export async function openOwned<C, S extends SqlTokenStore>(
+  dialect: SqlDialect<C>,
+  client: C,
+  secrets: Secrets,
+  make: (client: C) => S,
+): Promise<S> {
+  try {
+    const store = make(client);
+    await adopt(store, secrets);
+    return store;
+  } catch (error) {
+    await dialect.close(client).catch(() => {});
+    throw error;
+  }
+}

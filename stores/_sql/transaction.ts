@@ -1,0 +1,135 @@
+/**
+ * The transactional save strategy of the SQL store engine, for databases
+ * whose client is a pool (MySQL, PostgreSQL): on one pooled connection,
+ * begin; serialise the saves of one user (a dialect's transaction-scoped
+ * lock, where row locks cannot cover a row that does not exist yet); lock
+ * the rows the plan selects with `SELECT ... FOR UPDATE`; replace the one
+ * that matches exactly, keeping its id, or insert; commit. A `COMMIT` that
+ * got no answer is marked so that it is never run again.
+ *
+ * @module
+ */
+
+import { newTokenId } from "../../core/id.ts";
+import { matchesPlan, type QueryPlan } from "../../core/token_store.ts";
+import type { SqlDialect, SqlResult, SqlRow, SqlValue } from "./dialect.ts";
+import { type FaultRules, markOutcomeUnknown } from "./retry.ts";
+import { planToWhere, tokensOf } from "./rows.ts";
+
+/** One pooled connection, taken for a transaction. */
+export interface SqlSession {
+  /** Runs one statement with `?` placeholders. */
+  run(sql: string, params: readonly SqlValue[]): Promise<SqlResult>;
+  /** Runs a statement without parameters as plain text (`BEGIN`, `COMMIT`). */
+  control(sql: string): Promise<void>;
+  /** Gives the connection back to the pool. */
+  release(): void;
+  /** Closes a connection that was lost. */
+  destroy(): void;
+}
+
+/** What {@linkcode lockedSave} needs from a dialect. */
+export interface TransactionRules<C> {
+  /** Takes a connection from the client's pool. */
+  session(client: C): Promise<SqlSession>;
+  /** The statements that start a transaction. */
+  readonly begin: readonly string[];
+  /**
+   * A statement taking a transaction-scoped lock on (table, key), binding
+   * both; none where `FOR UPDATE` also locks the gap a missing row would go in.
+   */
+  readonly serialise?: string;
+  /** Which errors mean the connection was lost. */
+  readonly faults: FaultRules;
+}
+
+/**
+ * Runs `fn` in a transaction on one pooled connection, commits, and gives the
+ * connection back; rolls back on error, and destroys a connection that was
+ * lost. Driver errors are thrown as they are, for `withRetry`.
+ */
+export async function inTransaction<C, T>(
+  rules: TransactionRules<C>,
+  client: C,
+  fn: (session: SqlSession) => Promise<T>,
+): Promise<T> {
+  const session = await rules.session(client);
+  try {
+    for (const statement of rules.begin) await session.control(statement);
+    const result = await fn(session);
+    try {
+      await session.control("COMMIT");
+    } catch (error) {
+      markOutcomeUnknown(error);
+      throw error;
+    }
+    session.release();
+    return result;
+  } catch (error) {
+    if (rules.faults.classify(error) === "connection") {
+      session.destroy();
+    } else {
+      try {
+        await session.control("ROLLBACK");
+        session.release();
+      } catch {
+        session.destroy();
+      }
+    }
+    throw error;
+  }
+}
+
+/**
+ * The key the saves of one token serialise on: its user when it has one
+ * (every save of a user, by id or not, takes the same lock), else the first
+ * condition of its plan.
+ */
+function saveKey(plan: QueryPlan, row: SqlRow): string {
+  if (row[1] !== null) return `userName:${row[1]}`;
+  const [field, value] = plan.conditions[0];
+  return `${field}:${value}`;
+}
+
+/**
+ * The transactional save strategy (see the module doc) as a dialect's
+ * {@linkcode SqlDialect.save}.
+ */
+export function lockedSave<C>(
+  name: string,
+  rules: TransactionRules<C>,
+): SqlDialect<C>["save"] {
+  return (client, schema, plan, row) =>
+    inTransaction(rules, client, async (session) => {
+      const { table, columns, columnList } = schema;
+      let existing: string | undefined;
+      if (plan !== null) {
+        if (rules.serialise) {
+          await session.run(rules.serialise, [schema.name, saveKey(plan, row)]);
+        }
+        const where = planToWhere(plan);
+        const found = await session.run(
+          `SELECT ${columnList} FROM ${table} WHERE ${where.sql} FOR UPDATE`,
+          where.params,
+        );
+        existing = tokensOf(found.rows, `${name} table "${schema.name}"`)
+          .find((token) => matchesPlan(token, plan))?.id;
+      }
+      if (existing !== undefined) {
+        const set = columns.slice(1).map((column) => `${column} = ?`);
+        await session.run(
+          `UPDATE ${table} SET ${set.join(", ")} WHERE id = ?`,
+          [...row.slice(1), existing],
+        );
+        return existing;
+      }
+      const id = row[0] ?? newTokenId();
+      await session.run(
+        `INSERT INTO ${table} (${columnList}) VALUES (${
+          columns.map(() => "?").join(", ")
+        })`,
+        [id, ...row.slice(1)],
+      );
+      return id;
+    });
+}
