@@ -8,6 +8,10 @@
  *   the first save.
  * - Processes serialise through an exclusive lock on `<path>.lock`; every
  *   change re-reads the file under that lock, so none is lost.
+ * - Changes made concurrently in one process are group-committed: applied in
+ *   call order to one read of the file under the lock and written in one
+ *   atomic replacement, each call resolving (or rejecting) on its own. 1,000
+ *   concurrent saves into a 10,000-token file take one rewrite, not 1,000.
  * - Reads reuse the parsed tokens while the file's inode, size and mtime are
  *   unchanged.
  * - A file that cannot be parsed raises `TokenStoreError` `"CORRUPT"` naming
@@ -65,7 +69,14 @@ import {
   parseFile,
   parserFor,
 } from "./_file/format.ts";
+import {
+  applyChanges,
+  type Change as GroupChange,
+  GroupCommit,
+  type Outcome,
+} from "./_file/group_commit.ts";
 import { FileTokenLock } from "./_file/leases.ts";
+import { checkOptions } from "./_file/options.ts";
 import { readSnapshot, type Snapshot, statKey } from "./_file/atomic_io.ts";
 import { withFileLock } from "./_file/lock_file.ts";
 import { TokenMap } from "./_token_map.ts";
@@ -84,14 +95,14 @@ export interface FileTokenStoreOptions {
   lockTimeoutMs?: number;
 }
 
+/** A change to the file's tokens (see `_file/group_commit.ts`). */
+type Change<T> = GroupChange<TokenMap, T>;
+
 /** Parsed tokens and the stat key of the file they came from. */
 interface Index {
   key: string | null;
   tokens: TokenMap;
 }
-
-/** Default of {@linkcode FileTokenStoreOptions.lockTimeoutMs}. */
-const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
 /**
  * A {@linkcode TokenStore} in a JSON or Zoho CSV file, safe for concurrent
@@ -121,6 +132,7 @@ export class FileTokenStore implements TokenStore {
   #lockPath: string;
   #timeoutMs: number;
   #index: Index | null = null;
+  #commits: GroupCommit<Change<unknown>, unknown>;
 
   /**
    * Creates a store on `options.path`. Nothing is read or created until the
@@ -130,33 +142,17 @@ export class FileTokenStore implements TokenStore {
    * @throws {TypeError} when an option is invalid.
    */
   constructor(options: FileTokenStoreOptions) {
-    const { path, format = "json", lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS } =
-      options ?? {};
-    if (typeof path !== "string" || path === "") {
-      throw new TypeError("Invalid file store path: expected a file path");
-    }
-    if (format !== "json" && format !== "zoho-csv") {
-      throw new TypeError(
-        `Invalid file store format ${
-          JSON.stringify(String(format)).slice(0, 40)
-        }: expected "json" or "zoho-csv"`,
-      );
-    }
-    if (
-      typeof lockTimeoutMs !== "number" || !Number.isFinite(lockTimeoutMs) ||
-      lockTimeoutMs < 0
-    ) {
-      throw new TypeError(
-        `Invalid lockTimeoutMs ${
-          String(lockTimeoutMs)
-        }: expected a non-negative number of milliseconds`,
-      );
-    }
+    const { path, format, lockTimeoutMs } = checkOptions(options);
     this.path = resolve(path);
     this.format = format;
     this.backupPath = backupPath(this.path);
     this.#lockPath = `${this.path}.lock`;
     this.#timeoutMs = lockTimeoutMs;
+    this.#commits = new GroupCommit(
+      this.#lockPath,
+      lockTimeoutMs,
+      (changes) => this.#commitBatch(changes),
+    );
     this.lock = new FileTokenLock(
       `${this.path}.leases.json`,
       this.#lockPath,
@@ -182,7 +178,9 @@ export class FileTokenStore implements TokenStore {
 
   /**
    * Inserts or updates a token (found by the matching rules, id first) under
-   * the file lock.
+   * the file lock. Concurrent calls share one rewrite of the file (group
+   * commit) and apply in call order; a token this one refuses (before
+   * anything is read) rejects only its own call.
    *
    * @example Usage
    * ```ts ignore
@@ -327,38 +325,44 @@ export class FileTokenStore implements TokenStore {
   }
 
   /**
-   * Re-reads the file under the lock, checks it lost nothing since a store
-   * last saved it, applies `change` and, when it reports a change, replaces
-   * the file and its last good copy atomically. A file that cannot be parsed
-   * or lost tokens stops everything before `change` runs.
+   * Queues `change` for the next group commit (see `_file/group_commit.ts`):
+   * changes made concurrently in this process are applied in call order to
+   * one read of the file under the lock and written in one atomic
+   * replacement. Resolves once the file holding it is written.
    */
-  #mutate<T>(
-    change: (
-      tokens: TokenMap,
-    ) => { result: T; changed: boolean },
-  ): Promise<T> {
-    return withFileLock(this.#lockPath, this.#timeoutMs, async () => {
-      const snapshot = await readSnapshot(this.path);
-      const parsed = snapshot ? await this.#parse(snapshot.text) : EMPTY_FILE;
-      // unchanged since this store last saved or checked it: nothing to do
-      if (snapshot === null || snapshot.key !== this.#index?.key) {
-        await this.#check(snapshot, parsed, "write");
-      }
-      const tokens = TokenMap.of(parsed.tokens);
-      const { result, changed } = change(tokens);
-      if (changed || parsed.assignedIds) {
-        const values = [...tokens.values()];
-        const key = await writeWithBackup(
-          this.path,
-          formatFile(this.format, values, parsed.layout),
-          dropsAny(parsed.tokens, tokens),
-        );
-        this.#index = { key, tokens };
-      } else if (snapshot) {
-        this.#index = { key: snapshot.key, tokens };
-      }
-      return result;
-    });
+  #mutate<T>(change: Change<T>): Promise<T> {
+    return this.#commits.submit(change as Change<unknown>) as Promise<T>;
+  }
+
+  /**
+   * One group commit, under the lock: re-reads the file, checks it lost
+   * nothing since a store last saved it, applies every change in order and,
+   * when one reports a change, replaces the file and its last good copy
+   * atomically, once. A file that cannot be parsed or lost tokens stops
+   * everything before any change runs; a change that throws fails alone.
+   */
+  async #commitBatch(
+    changes: readonly Change<unknown>[],
+  ): Promise<Outcome<unknown>[]> {
+    const snapshot = await readSnapshot(this.path);
+    const parsed = snapshot ? await this.#parse(snapshot.text) : EMPTY_FILE;
+    // unchanged since this store last saved or checked it: nothing to do
+    if (snapshot === null || snapshot.key !== this.#index?.key) {
+      await this.#check(snapshot, parsed, "write");
+    }
+    const tokens = TokenMap.of(parsed.tokens);
+    const { outcomes, changed } = applyChanges(tokens, changes);
+    if (changed || parsed.assignedIds) {
+      const key = await writeWithBackup(
+        this.path,
+        formatFile(this.format, [...tokens.values()], parsed.layout),
+        dropsAny(parsed.tokens, tokens),
+      );
+      this.#index = { key, tokens };
+    } else if (snapshot) {
+      this.#index = { key: snapshot.key, tokens };
+    }
+    return outcomes;
   }
 
   /**

@@ -24,7 +24,8 @@ const HELD: unique symbol = Symbol("held");
 /**
  * Runs `fn` while holding the exclusive lock on `lockPath`: first in turn
  * among this process's callers, then through `Deno.FsFile.tryLock` polled
- * until `timeoutMs` has passed since the call. The lock file is created (mode
+ * until `timeoutMs` has passed since `since` (default: the call; a caller
+ * that waited already passes when it began). The lock file is created (mode
  * 0600, its directory too) if missing and never deleted. A process that dies
  * holding the lock releases it: the kernel drops the lock with the process.
  *
@@ -42,8 +43,9 @@ export async function withFileLock<T>(
   lockPath: string,
   timeoutMs: number,
   fn: () => Promise<T>,
+  since: number = Date.now(),
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = since + timeoutMs;
   const previous = queues.get(lockPath) ?? Promise.resolve();
   let done!: () => void;
   const mine = new Promise<void>((resolve) => done = resolve);
