@@ -1,0 +1,167 @@
+/**
+ * The Node and Bun checks: the `./core` smoke against a token endpoint this
+ * process starts on 127.0.0.1, then the stores a server runtime can have
+ * (libSQL `file:`, the file store, Deno KV's refusal off Deno), each imported
+ * through its package entry as a user on that runtime would.
+ *
+ * Run from the build folder (so that `@tokenstore/tokenstore` resolves to the
+ * transpiled package): `node _server_checks.mjs <runtime>`. Prints one JSON
+ * line `{ runtime, version, results }`.
+ *
+ * @module
+ */
+
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { check, coreChecks, expect } from "./_core_checks.mjs";
+import { REFRESH_TOKEN } from "./_constants.mjs";
+import { startTokenEndpoint } from "./_token_endpoint.mjs";
+
+const runtime = process.argv[2] ?? "node";
+const version = typeof globalThis.Bun === "object"
+  ? `bun ${globalThis.Bun.version}`
+  : `node ${process.version}`;
+
+const endpoint = await startTokenEndpoint();
+const dir = await mkdtemp(join(tmpdir(), `tokenstore-${runtime}-`));
+const results = [];
+try {
+  const tag = `${runtime}-${process.pid}`;
+  results.push(...await coreChecks({ tokenUrl: endpoint.url, tag }));
+  results.push(
+    await check("endpoint saw 1 request per refresh", () => {
+      const counts = ["single", "shared"].map((name) =>
+        endpoint.requests(`1000.${tag}-${name}`)
+      );
+      expect(
+        counts.every((n) => n === 1),
+        `endpoint counted ${counts.join(" and ")}`,
+      );
+      return Promise.resolve(`${counts.join(" + ")}`);
+    }),
+  );
+
+  results.push(
+    await check("root import (mod.ts)", async () => {
+      const mod = await import("@tokenstore/tokenstore");
+      for (
+        const name of [
+          "MemoryTokenStore",
+          "TokenClient",
+          "KvTokenStore",
+          "LibsqlTokenStore",
+          "FileTokenStore",
+          "MysqlTokenStore",
+          "openStore",
+        ]
+      ) {
+        expect(typeof mod[name] === "function", `no export ${name}`);
+      }
+    }),
+  );
+
+  results.push(
+    await check("libSQL file:", async () => {
+      const { LibsqlTokenStore } = await import(
+        "@tokenstore/tokenstore/libsql"
+      );
+      const { OAuthToken } = await import("@tokenstore/tokenstore/core");
+      const url = `file:${join(dir, "tokens.db")}`;
+      const store = await LibsqlTokenStore.open({ url });
+      try {
+        const saved = await store.saveToken(
+          new OAuthToken({
+            userName: "ada@example.com",
+            refreshToken: REFRESH_TOKEN,
+          }),
+        );
+        const found = await store.findToken({ userName: "ada@example.com" });
+        expect(found?.id === saved.id, "findToken missed");
+        const lease = await store.lock?.acquire("k", { ttlMs: 5_000 });
+        expect(lease != null, "lease not granted");
+        expect(
+          (await store.lock?.acquire("k", { ttlMs: 5_000 })) == null,
+          "second lease granted",
+        );
+        await lease?.release();
+      } finally {
+        await store.close?.();
+      }
+      const again = await LibsqlTokenStore.open({ url });
+      try {
+        expect(
+          (await again.findToken({ userName: "ada@example.com" }))
+            ?.refreshToken === REFRESH_TOKEN,
+          "token not found after reopening",
+        );
+      } finally {
+        await again.close?.();
+      }
+    }),
+  );
+
+  results.push(
+    await check("file store", async () => {
+      const { FileTokenStore } = await import("@tokenstore/tokenstore/file");
+      const { OAuthToken } = await import("@tokenstore/tokenstore/core");
+      const path = join(dir, "tokens.json");
+      const store = new FileTokenStore({ path });
+      const saved = await store.saveToken(
+        new OAuthToken({
+          userName: "ada@example.com",
+          refreshToken: REFRESH_TOKEN,
+        }),
+      );
+      const again = new FileTokenStore({ path });
+      expect(
+        (await again.findTokenById(saved.id ?? ""))?.refreshToken ===
+          REFRESH_TOKEN,
+        "another store on the file did not read the token",
+      );
+      const mode = (await stat(path)).mode & 0o777;
+      expect(mode === 0o600, `file mode ${mode.toString(8)}, want 600`);
+      const lease = await store.lock.acquire("k", { ttlMs: 5_000 });
+      expect(lease != null, "lease not granted");
+      expect(
+        (await again.lock.acquire("k", { ttlMs: 5_000 })) == null,
+        "second lease granted",
+      );
+      await lease?.release();
+      await store.close?.();
+      await again.close?.();
+    }),
+  );
+
+  results.push(
+    await check("KV off Deno: TokenStoreError(BACKEND)", async () => {
+      const { KvTokenStore } = await import("@tokenstore/tokenstore/kv");
+      const { TokenStoreError } = await import("@tokenstore/tokenstore/core");
+      let error;
+      try {
+        const store = await KvTokenStore.open({ path: join(dir, "kv.db") });
+        await store.close?.();
+      } catch (e) {
+        error = e;
+      }
+      expect(error !== undefined, "KvTokenStore.open succeeded off Deno");
+      expect(
+        error instanceof TokenStoreError && error.code === "BACKEND" &&
+          /Deno/.test(error.message),
+        `want TokenStoreError(BACKEND) naming Deno, got ${
+          error instanceof Error
+            ? `${error.name}: ${error.message}`
+            : String(error)
+        }`,
+      );
+    }),
+  );
+} finally {
+  await endpoint.close();
+  await rm(dir, { recursive: true, force: true });
+}
+
+console.log(JSON.stringify({ runtime, version, results }));
+// A store left open (a failing check) must not keep the process alive.
+process.exit(0);
