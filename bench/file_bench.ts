@@ -2,7 +2,9 @@
  * `FileTokenStore` (JSON and Zoho CSV) against reading and parsing the file
  * directly, and writing it with the same atomic steps (temp file, fsync,
  * rename, fsync of the directory) — without the store's lock file or its
- * cache of the parsed file.
+ * cache of the parsed file. Also 1,000 saves made at once into a
+ * 10,000-token file (the store group-commits them) against the same 1,000
+ * changes applied by hand in one read-modify-write.
  *
  * Run: `deno bench -A bench/file_bench.ts` (scaling:
  * `bench/file_scaling_bench.ts`)
@@ -14,7 +16,14 @@ import { dirname } from "@std/path";
 import type { OAuthToken, OAuthTokenInit } from "../core/token.ts";
 import { COLUMNS } from "../stores/_sql/rows.ts";
 import { FileTokenStore } from "../stores/file.ts";
-import { collectGarbage, makeTokens, tempDir } from "./_data.ts";
+import { newTokenId } from "../core/id.ts";
+import {
+  collectGarbage,
+  makeTokens,
+  newToken,
+  refreshed,
+  tempDir,
+} from "./_data.ts";
 import { type Addressed, type RawDriver, registerOperations } from "./_ops.ts";
 import { OPERATION_TOKENS, writeTokenFile } from "./_seed.ts";
 
@@ -120,6 +129,113 @@ class RawFile implements RawDriver<FileKeys> {
   async getAll(): Promise<number> {
     return (await this.#read()).length;
   }
+
+  /**
+   * What a batch of saves costs done by hand: one read and parse, every
+   * change applied in memory (updates by id, inserts appended), one atomic
+   * write.
+   */
+  async applyAll(
+    updates: readonly OAuthTokenInit[],
+    inserts: readonly OAuthTokenInit[],
+  ): Promise<void> {
+    const records = await this.#read();
+    const at = new Map(records.map((record, i) => [record.id!, i]));
+    for (const update of updates) records[at.get(update.id!)!] = update;
+    records.push(...inserts);
+    await this.#write(records);
+  }
+
+  /** Drops the records with these ids (untimed clean-up). */
+  async removeAll(ids: ReadonlySet<string>): Promise<void> {
+    await this.#write((await this.#read()).filter((r) => !ids.has(r.id!)));
+  }
+}
+
+/** Tokens in the file the concurrent saves go into. */
+const CONCURRENT_FILE_TOKENS = 10_000;
+/** Saves made at once. */
+const CONCURRENT_SAVES = 1_000;
+
+/**
+ * `<name> 1,000 concurrent saves into a 10,000-token file`: half refreshes
+ * of stored tokens (by id), half new users, all made at once through one
+ * store (which group-commits them), against the raw driver applying the
+ * same 1,000 changes in one read-modify-write by hand. The inserted tokens
+ * are deleted again untimed, so every iteration starts from 10,000 tokens.
+ * The store's file is seeded through the store itself: 10,000 concurrent
+ * saves.
+ */
+async function registerConcurrentSaves(
+  name: string,
+  format: Format,
+  dir: string,
+): Promise<void> {
+  const storePath = `${dir}/concurrent-store.${format}`;
+  const rawPath = `${dir}/concurrent-raw.${format}`;
+  const store = new FileTokenStore({ path: storePath, format });
+  const seeded = makeTokens(CONCURRENT_FILE_TOKENS, `${name}-concurrent`);
+  const started = performance.now();
+  await Promise.all(seeded.map((token) => store.saveToken(token)));
+  const seedMs = performance.now() - started;
+  if (
+    (await new FileTokenStore({ path: storePath, format }).getTokens())
+        .length !== CONCURRENT_FILE_TOKENS || seedMs > 10_000
+  ) {
+    throw new Error(`Seeding ${name} through the store failed or was slow`);
+  }
+  await writeTokenFile(rawPath, format, seeded);
+  const raw = new RawFile(rawPath, format);
+
+  const half = CONCURRENT_SAVES / 2;
+  // each stored token flips between two states, built untimed
+  const states = seeded.slice(0, half).map((token) => [
+    token,
+    refreshed(token),
+  ]);
+  let flip = 0;
+  const group = `${name} ${
+    CONCURRENT_SAVES.toLocaleString("en")
+  } concurrent saves into a ${
+    CONCURRENT_FILE_TOKENS.toLocaleString("en")
+  }-token file`;
+  const options = { group, n: 10, warmup: 2 };
+  Deno.bench({
+    ...options,
+    name: "raw driver (one read-modify-write by hand)",
+    baseline: true,
+    async fn(b) {
+      flip = 1 - flip;
+      const updates = states.map((pair) => pair[flip].toRecord());
+      const inserts = Array.from(
+        { length: half },
+        () => newToken().with({ id: newTokenId() }).toRecord(),
+      );
+      b.start();
+      await raw.applyAll(updates, inserts);
+      b.end();
+      await raw.removeAll(new Set(inserts.map((record) => record.id!)));
+    },
+  });
+  Deno.bench({
+    ...options,
+    name: "tokenstore (saveToken × 1,000 at once)",
+    async fn(b) {
+      flip = 1 - flip;
+      const saves = [
+        ...states.map((pair) => pair[flip]),
+        ...Array.from({ length: half }, () => newToken()),
+      ];
+      b.start();
+      const saved = await Promise.all(
+        saves.map((token) => store.saveToken(token)),
+      );
+      b.end();
+      await Promise.all(
+        saved.slice(half).map((token) => store.deleteToken(token.id!)),
+      );
+    },
+  });
 }
 
 const dir = await tempDir("file");
@@ -135,5 +251,6 @@ for (const format of ["json", "zoho-csv"] as const) {
     tokens,
     { read: 1000, write: 200, list: 1000 },
   );
+  await registerConcurrentSaves(name, format, dir);
 }
 collectGarbage();
