@@ -649,6 +649,23 @@ async function main() {
       core.ok,
       core.detail ?? "",
     );
+    const coreDrivers = core.ok
+      ? core.inputs.filter((i) =>
+        DRIVERS.test(i) || /node_modules\/(?!@tokenstore\/)/.test(i)
+      )
+      : [];
+    record(
+      "workerd",
+      "Worker bundle of ./core: no driver code",
+      core.ok && coreDrivers.length === 0,
+      core.ok
+        ? `${core.inputs.length} modules, ${coreDrivers.length} from other packages${
+          coreDrivers.length > 0
+            ? `: ${coreDrivers.slice(0, 5).join(", ")}`
+            : ""
+        }`
+        : "does not build",
+    );
     const root = await bundle(
       esbuild,
       "Worker importing root",
