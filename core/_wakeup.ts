@@ -54,7 +54,9 @@ export class Wakeup {
 
   /** Waits `ms` at most, less when token `id` is said to have changed. */
   async wait(id: string, ms: number): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
+    // not Promise.withResolvers: Node 20 has none
+    let resolve!: () => void;
+    const promise = new Promise<void>((done) => resolve = done);
     let set = this.#waiters.get(id);
     if (set === undefined) this.#waiters.set(id, set = new Set());
     set.add(resolve);

@@ -119,16 +119,6 @@ const KNOWN_FAILING = new Map([
   ],
 ]);
 
-/** Node's floor for core: `Promise.withResolvers` (core/_wakeup.ts). */
-if (typeof Promise.withResolvers !== "function") {
-  for (const runtime of ["node", "edge-runtime"]) {
-    KNOWN_FAILING.set(`${runtime}|refresh: 2 clients on 1 store, 1 request`, [
-      `core: core/_wakeup.ts calls Promise.withResolvers, missing before Node 22 (this is Node ${process.version}; edge-runtime's VM runs on it)`,
-      /Promise\.withResolvers is not a function/,
-    ]);
-  }
-}
-
 /** Whether a result is an expected failure (listed, and failing as listed). */
 function isKnown(r) {
   const entry = KNOWN_FAILING.get(`${r.runtime}|${r.name}`);
