@@ -221,7 +221,16 @@ function keyOf(info: Deno.FileInfo): string {
   return `${info.ino ?? ""}:${info.size}:${info.mtime?.getTime() ?? ""}`;
 }
 
-/** `error` as a `BACKEND` error prefixed with `message` (a `TokenStoreError` as it is). */
+/**
+ * `error` as a `BACKEND` error prefixed with `message` (a `TokenStoreError`
+ * as it is).
+ *
+ * @example Usage
+ * ```ts ignore
+ * backendError(`Cannot read "${path}"`, new Deno.errors.PermissionDenied("denied")).message;
+ * // `Cannot read "…": denied`
+ * ```
+ */
 export function backendError(
   message: string,
   error: unknown,
