@@ -79,7 +79,7 @@ export async function findById(
 ): Promise<Found | null | Retry> {
   const entry = await kv.get(keys.token(id), { consistency });
   if (entry.versionstamp === null) return null;
-  return await whole(kv, keys, id, entry, consistency);
+  return await whole({ kv, keys }, id, entry, consistency);
 }
 
 /**
@@ -87,8 +87,7 @@ export async function findById(
  * changed meanwhile. `decoded`: the entry's record, already decoded.
  */
 async function whole(
-  kv: Deno.Kv,
-  keys: KvKeys,
+  { kv, keys }: KvContext,
   id: string,
   entry: Deno.KvEntry<unknown>,
   consistency: Deno.KvConsistencyLevel,
@@ -110,8 +109,7 @@ export async function listTokens(
   });
   for await (const entry of listed) {
     const found = await whole(
-      kv,
-      keys,
+      { kv, keys },
       String(entry.key[entry.key.length - 1]),
       entry,
       consistency,
@@ -146,7 +144,7 @@ async function firstListed(
       if (entry.versionstamp === null) continue;
       const token = decodeToken(ids[i], entry.value);
       if (accept(token)) {
-        return await whole(kv, keys, ids[i], entry, consistency, token);
+        return await whole({ kv, keys }, ids[i], entry, consistency, token);
       }
     }
     return null;
