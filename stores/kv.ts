@@ -34,7 +34,6 @@
  * @module
  */
 
-import { TokenStoreError } from "../core/errors.ts";
 import { type OAuthToken, validateId } from "../core/token.ts";
 import {
   mergeFound,
@@ -52,6 +51,7 @@ import {
   validatePrefix,
 } from "./_kv/keys.ts";
 import { KvLeases } from "./_kv/leases.ts";
+import { checkStoreOptions, openDatabase } from "./_kv/open.ts";
 import { KvRunner } from "./_kv/runner.ts";
 import {
   deleteOnce,
@@ -136,18 +136,8 @@ export class KvTokenStore implements TokenStore {
   constructor(options: KvTokenStoreOptions) {
     const { kv, prefix = DEFAULT_PREFIX, consistency = "strong" } = options ??
       {};
-    if (kv === null || typeof kv !== "object") {
-      throw new TypeError("Invalid Deno KV store options: expected a Deno.Kv");
-    }
-    if (consistency !== "strong" && consistency !== "eventual") {
-      throw new TypeError(
-        `Invalid Deno KV consistency ${
-          JSON.stringify(String(consistency))
-        }: expected "strong" or "eventual"`,
-      );
-    }
     this.#kv = kv;
-    this.#consistency = consistency;
+    this.#consistency = checkStoreOptions(kv, consistency);
     this.#context = { kv, keys: new KvKeys(validatePrefix(prefix)) };
     this.lock = new KvLeases(
       kv,
@@ -177,27 +167,8 @@ export class KvTokenStore implements TokenStore {
     options: KvTokenStoreOpenOptions = {},
   ): Promise<KvTokenStore> {
     const { path, prefix, consistency } = options ?? {};
-    if (path !== undefined && typeof path !== "string") {
-      throw new TypeError(
-        `Invalid Deno KV path: expected a string, got ${typeof path}`,
-      );
-    }
     validatePrefix(prefix ?? DEFAULT_PREFIX);
-    let kv: Deno.Kv;
-    try {
-      kv = await Deno.openKv(path);
-    } catch (error) {
-      const hint = typeof Deno.openKv === "function"
-        ? ""
-        : ' (run with --unstable-kv or add "unstable": ["kv"] to deno.json)';
-      throw new TokenStoreError(
-        "BACKEND",
-        `Cannot open Deno KV${
-          path === undefined ? "" : ` ${JSON.stringify(path)}`
-        }${hint}`,
-        { cause: error },
-      );
-    }
+    const kv = await openDatabase(path);
     try {
       const store = new KvTokenStore({ kv, prefix, consistency });
       store.#owned = true;
@@ -262,25 +233,18 @@ export class KvTokenStore implements TokenStore {
       const checked = validateForSave(token);
       splitRecord(checked.toRecord()); // refuses, before anything is read, what no value holds
       const plan = planSave(checked);
-      const run = async () => {
-        const scope = plan && plan.rule !== "id" ? planScope(plan) : null;
-        return await this.#runner.retry(
+      const scope = plan && plan.rule !== "id" ? planScope(plan) : null;
+      const run = () =>
+        this.#runner.retry(
           "save token",
           () => saveOnce(this.#context, checked, plan, scope),
         );
-      };
       // Queued before anything is awaited, so that saves of one token made
       // in this process apply in the order they were made.
-      if (checked.id !== undefined) {
-        return this.#runner.serial(`id/${checked.id}`, run);
-      }
-      if (plan) {
-        return this.#runner.serial(
-          `${plan.rule}/${JSON.stringify(plan.conditions)}`,
-          run,
-        );
-      }
-      return run();
+      const key = checked.id !== undefined
+        ? `id/${checked.id}`
+        : plan && `${plan.rule}/${JSON.stringify(plan.conditions)}`;
+      return key ? this.#runner.serial(key, run) : run();
     });
   }
 
