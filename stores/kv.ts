@@ -61,22 +61,25 @@ import {
   listTokens,
   saveOnce,
 } from "./_kv/transactions.ts";
-import { deleteAllTokens, sweepOrphans } from "./_kv/delete_all.ts";
+import { deleteTokens } from "./_kv/delete_all.ts";
 import { splitRecord } from "./_kv/spill.ts";
 import { watchKey } from "./_kv/watch.ts";
+import type { KvConsistencyLevel, KvKey, KvLike } from "./_kv/kv_like.ts";
+
+export type * from "./_kv/kv_like.ts";
 
 /** Options of {@linkcode KvTokenStore}. */
 export interface KvTokenStoreOptions {
-  /** The database; the store never closes it. */
-  kv: Deno.Kv;
+  /** The database (any `Deno.Kv`); the store never closes it. */
+  kv: KvLike;
   /** Key prefix of every key the store writes; default `["tokenstore"]`. */
-  prefix?: Deno.KvKey;
+  prefix?: KvKey;
   /**
    * Consistency of reads (`findToken`, `findTokenById`, `getTokens`):
    * `"strong"` (default) or `"eventual"` for read-mostly edge traffic, which
    * may see a slightly stale token. Writes always read strongly.
    */
-  consistency?: Deno.KvConsistencyLevel;
+  consistency?: KvConsistencyLevel;
 }
 
 /** Options of {@linkcode KvTokenStore.open}. */
@@ -88,9 +91,9 @@ export interface KvTokenStoreOpenOptions {
    */
   path?: string;
   /** Key prefix of every key the store writes; default `["tokenstore"]`. */
-  prefix?: Deno.KvKey;
+  prefix?: KvKey;
   /** Consistency of reads; see {@linkcode KvTokenStoreOptions.consistency}. */
-  consistency?: Deno.KvConsistencyLevel;
+  consistency?: KvConsistencyLevel;
 }
 
 /**
@@ -118,11 +121,11 @@ export interface KvTokenStoreOpenOptions {
  * ```
  */
 export class KvTokenStore implements TokenStore {
-  #kv: Deno.Kv;
+  #kv: KvLike;
   #owned = false;
   #closed = false;
   #context: KvContext;
-  #consistency: Deno.KvConsistencyLevel;
+  #consistency: KvConsistencyLevel;
   #runner = new KvRunner(() => this.#closed);
   /** Leases in the same database, exclusive across processes. */
   readonly lock: TokenLock;
@@ -308,22 +311,10 @@ export class KvTokenStore implements TokenStore {
    * ```
    */
   deleteTokens(): Promise<void> {
-    return this.#runner.guard("delete tokens", async () => {
-      const changed = await this.#runner.retry(
-        "delete tokens",
-        () => deleteAllTokens(this.#context),
-      );
-      for (const id of changed) {
-        await this.#runner.retry(
-          "delete token",
-          () => deleteOnce(this.#context, id),
-        );
-      }
-      await this.#runner.retry(
-        "delete tokens",
-        () => sweepOrphans(this.#context),
-      );
-    });
+    return this.#runner.guard(
+      "delete tokens",
+      () => deleteTokens(this.#context, this.#runner),
+    );
   }
 
   /**

@@ -15,13 +15,16 @@ import {
 } from "./keys.ts";
 import {
   counter,
+  deleteOnce,
   getMany,
   holderExists,
   type KvContext,
   RETRY,
   type Retry,
 } from "./transactions.ts";
+import type { KvRunner } from "./runner.ts";
 import { spilledFields } from "./spill.ts";
+import type { KvCheck, KvEntry, KvKey } from "./kv_like.ts";
 
 /** What one atomic operation may hold (Deno KV's limits, with margin). */
 const BUDGET = {
@@ -64,7 +67,7 @@ class Batcher {
  */
 async function deleteListed(
   context: KvContext,
-  entries: Deno.KvEntry<unknown>[],
+  entries: KvEntry<unknown>[],
 ): Promise<string[]> {
   const { kv, keys } = context;
   const owned = entries.map((e) => naturalKeys(e.value));
@@ -105,7 +108,7 @@ export async function deleteAllTokens(context: KvContext): Promise<string[]> {
   const { kv, keys } = context;
   const batcher = new Batcher();
   const left: string[] = [];
-  let batch: Deno.KvEntry<unknown>[] = [];
+  let batch: KvEntry<unknown>[] = [];
   // Per token: its key, 4 index entries, 4 counters and 3 parts at most.
   const perToken = keys.prefixBytes + 200;
   const [checks, mutations] = [5, 12];
@@ -143,7 +146,7 @@ export async function sweepOrphans(
     pending = 0;
     batcher.reset();
   };
-  const add = async (checks: Deno.AtomicCheck[], key: Deno.KvKey) => {
+  const add = async (checks: KvCheck[], key: KvKey) => {
     const bytes = checks.reduce((n, c) => n + keyBytes(c.key), keyBytes(key));
     if (!batcher.fits(checks.length, 1, bytes)) {
       await flush();
@@ -180,4 +183,23 @@ export async function sweepOrphans(
     }
   }
   await flush();
+}
+
+/**
+ * Every token and index entry under the prefix deleted, in atomic batches:
+ * the tokens {@linkcode deleteAllTokens} found changed are deleted one by
+ * one, then {@linkcode sweepOrphans} runs. Each step is retried on conflict.
+ */
+export async function deleteTokens(
+  context: KvContext,
+  runner: KvRunner,
+): Promise<void> {
+  const changed = await runner.retry(
+    "delete tokens",
+    () => deleteAllTokens(context),
+  );
+  for (const id of changed) {
+    await runner.retry("delete token", () => deleteOnce(context, id));
+  }
+  await runner.retry("delete tokens", () => sweepOrphans(context));
 }

@@ -36,6 +36,7 @@ import { TokenStoreError } from "../../core/errors.ts";
 import { OAuthToken, type OAuthTokenInit } from "../../core/token.ts";
 import type { QueryPlan } from "../../core/token_store.ts";
 import { sha256Base64Url } from "./sha256.ts";
+import type { KvKey, KvKeyPart } from "./kv_like.ts";
 
 /** What a natural key is made of. */
 export type NaturalKind = "user" | "access" | "grant" | "refresh";
@@ -64,7 +65,7 @@ export const NATURAL_FIELDS: readonly (keyof OAuthTokenInit)[] = [
 ];
 
 /** The default key prefix. */
-export const DEFAULT_PREFIX: readonly Deno.KvKeyPart[] = ["tokenstore"];
+export const DEFAULT_PREFIX: readonly KvKeyPart[] = ["tokenstore"];
 /**
  * Most bytes a stored record may take, as `_kv/spill.ts` estimates them
  * (Deno KV refuses values over 64 KiB).
@@ -167,50 +168,50 @@ export function planScope(plan: QueryPlan): PlanScope {
 /** Builds every key of a store under its prefix. */
 export class KvKeys {
   /** The prefix every key starts with. */
-  readonly prefix: readonly Deno.KvKeyPart[];
+  readonly prefix: readonly KvKeyPart[];
   /** Estimated encoded size of the prefix in bytes. */
   readonly prefixBytes: number;
 
-  constructor(prefix: readonly Deno.KvKeyPart[]) {
+  constructor(prefix: readonly KvKeyPart[]) {
     this.prefix = prefix;
     this.prefixBytes = keyBytes(prefix);
   }
 
   /** The range of every token record. */
-  tokens(): Deno.KvKey {
+  tokens(): KvKey {
     return [...this.prefix, "token"];
   }
   /** A token record. */
-  token(id: string): Deno.KvKey {
+  token(id: string): KvKey {
     return [...this.prefix, "token", id];
   }
   /** The range of index entries of a kind and group prefix. */
-  indexRange(kind: NaturalKind, group: readonly string[]): Deno.KvKey {
+  indexRange(kind: NaturalKind, group: readonly string[]): KvKey {
     return [...this.prefix, `by_${kind}`, ...group];
   }
   /** One index entry. */
-  index(key: NaturalKey, id: string): Deno.KvKey {
+  index(key: NaturalKey, id: string): KvKey {
     return [...this.prefix, `by_${key.kind}`, ...key.group, id];
   }
   /** The counter of tokens having a natural key. */
-  uniq(key: NaturalKey): Deno.KvKey {
+  uniq(key: NaturalKey): KvKey {
     return [...this.prefix, "uniq", key.kind, ...key.group];
   }
   /** A lease. */
-  lock(key: string): Deno.KvKey {
+  lock(key: string): KvKey {
     return [...this.prefix, "lock", key];
   }
   /** A field of a token stored apart from its record. */
-  part(id: string, field: string): Deno.KvKey {
+  part(id: string, field: string): KvKey {
     return [...this.prefix, "part", id, field];
   }
   /** Which part of the store a key under the prefix belongs to. */
-  space(key: Deno.KvKey): string | undefined {
+  space(key: KvKey): string | undefined {
     const part = key[this.prefix.length];
     return typeof part === "string" ? part : undefined;
   }
   /** The natural key of an index entry or a `uniq` counter key, if it is one. */
-  parseNatural(key: Deno.KvKey): { key: NaturalKey; id?: string } | null {
+  parseNatural(key: KvKey): { key: NaturalKey; id?: string } | null {
     const rest = key.slice(this.prefix.length);
     if (!rest.every((part) => typeof part === "string")) return null;
     const parts = rest as string[];
@@ -238,7 +239,7 @@ export class KvKeys {
  * Estimated encoded size of a key (the KV tuple encoding: a type byte, the
  * bytes, a terminator).
  */
-export function keyBytes(key: readonly Deno.KvKeyPart[]): number {
+export function keyBytes(key: readonly KvKeyPart[]): number {
   let total = 0;
   for (const part of key) {
     if (typeof part === "string") total += encoder.encode(part).length + 2;
@@ -255,7 +256,7 @@ export function keyBytes(key: readonly Deno.KvKeyPart[]): number {
  *
  * @throws {TypeError} when it is not an array of key parts or too long.
  */
-export function validatePrefix(prefix: unknown): readonly Deno.KvKeyPart[] {
+export function validatePrefix(prefix: unknown): readonly KvKeyPart[] {
   if (!Array.isArray(prefix)) {
     throw new TypeError(
       `Invalid Deno KV prefix: expected an array of key parts, got ${typeof prefix}`,
@@ -273,7 +274,7 @@ export function validatePrefix(prefix: unknown): readonly Deno.KvKeyPart[] {
       );
     }
   }
-  const copy = Object.freeze([...prefix] as Deno.KvKeyPart[]);
+  const copy = Object.freeze([...prefix] as KvKeyPart[]);
   const bytes = keyBytes(copy);
   if (bytes > MAX_PREFIX_BYTES) {
     throw new TypeError(

@@ -14,6 +14,7 @@ import {
   validateLeaseRequest,
 } from "../../core/token_store.ts";
 import type { KvKeys } from "./keys.ts";
+import type { KvKey, KvLike } from "./kv_like.ts";
 
 /** What a lease key holds. */
 export interface LeaseValue {
@@ -35,13 +36,13 @@ function heldBy(value: unknown, now: number): LeaseValue | null {
 
 /** Leases kept in Deno KV, exclusive across every process using it. */
 export class KvLeases implements TokenLock {
-  #kv: Deno.Kv;
+  #kv: KvLike;
   #keys: KvKeys;
   /** Runs an operation: retried while the database is busy, unexpected errors wrapped. */
   #run: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 
   constructor(
-    kv: Deno.Kv,
+    kv: KvLike,
     keys: KvKeys,
     run: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
   ) {
@@ -81,7 +82,7 @@ export class KvLeases implements TokenLock {
     });
   }
 
-  #lease(key: string, kvKey: Deno.KvKey, owner: string): Lease {
+  #lease(key: string, kvKey: KvKey, owner: string): Lease {
     const kv = this.#kv;
     const run = this.#run;
     let released = false;

@@ -7,6 +7,7 @@
  */
 
 import { TokenStoreError } from "../../core/errors.ts";
+import type { KvConsistencyLevel, KvLike } from "./kv_like.ts";
 
 /**
  * Checks the database and the read consistency given to the store.
@@ -22,7 +23,7 @@ import { TokenStoreError } from "../../core/errors.ts";
 export function checkStoreOptions(
   kv: unknown,
   consistency: unknown,
-): Deno.KvConsistencyLevel {
+): KvConsistencyLevel {
   if (kv === null || typeof kv !== "object") {
     throw new TypeError("Invalid Deno KV store options: expected a Deno.Kv");
   }
@@ -47,7 +48,7 @@ export function checkStoreOptions(
  * @throws {TypeError} when `path` is not a string.
  * @throws {TokenStoreError} `BACKEND` when the database cannot be opened.
  */
-export async function openDatabase(path: unknown): Promise<Deno.Kv> {
+export async function openDatabase(path: unknown): Promise<KvLike> {
   if (path !== undefined && typeof path !== "string") {
     throw new TypeError(
       `Invalid Deno KV path: expected a string, got ${typeof path}`,

@@ -27,6 +27,7 @@ import {
   MAX_VALUE_BYTES,
   NATURAL_FIELDS,
 } from "./keys.ts";
+import type { KvConsistencyLevel, KvEntry, KvLike } from "./kv_like.ts";
 
 /** Property of a stored record listing the fields stored apart. */
 export const SPILLED = "$spilled";
@@ -143,11 +144,11 @@ export function spilledFields(
  * written with the record.
  */
 export async function joinSpilled(
-  kv: Deno.Kv,
+  kv: KvLike,
   keys: KvKeys,
   id: string,
-  entry: Deno.KvEntry<unknown>,
-  consistency: Deno.KvConsistencyLevel,
+  entry: KvEntry<unknown>,
+  consistency: KvConsistencyLevel,
   decoded?: OAuthToken,
 ): Promise<OAuthToken | undefined> {
   const fields = spilledFields(id, entry.value, true);

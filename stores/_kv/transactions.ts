@@ -23,6 +23,13 @@ import {
   naturalKeys,
 } from "./keys.ts";
 import { joinSpilled, spilledFields, splitRecord } from "./spill.ts";
+import type {
+  KvConsistencyLevel,
+  KvEntry,
+  KvEntryMaybe,
+  KvKey,
+  KvLike,
+} from "./kv_like.ts";
 
 /** A failed check: read again and retry. */
 export const RETRY: unique symbol = Symbol("retry");
@@ -41,28 +48,28 @@ export function isBusy(error: unknown): boolean {
 
 /** What the transactions need. */
 export interface KvContext {
-  readonly kv: Deno.Kv;
+  readonly kv: KvLike;
   readonly keys: KvKeys;
 }
 
 /** A stored token with the entry it was read from. */
 export interface Found {
   readonly token: OAuthToken;
-  readonly entry: Deno.KvEntry<unknown>;
+  readonly entry: KvEntry<unknown>;
 }
 
 const GET_MANY_LIMIT = 10;
 
 /** `kv.getMany` without its limit of 10 keys per call. */
 export async function getMany(
-  kv: Deno.Kv,
-  keys: readonly Deno.KvKey[],
-  consistency: Deno.KvConsistencyLevel,
-): Promise<Deno.KvEntryMaybe<unknown>[]> {
+  kv: KvLike,
+  keys: readonly KvKey[],
+  consistency: KvConsistencyLevel,
+): Promise<KvEntryMaybe<unknown>[]> {
   if (keys.length <= GET_MANY_LIMIT) {
-    return await kv.getMany(keys as Deno.KvKey[], { consistency });
+    return await kv.getMany(keys as KvKey[], { consistency });
   }
-  const chunks: Promise<Deno.KvEntryMaybe<unknown>[]>[] = [];
+  const chunks: Promise<KvEntryMaybe<unknown>[]>[] = [];
   for (let i = 0; i < keys.length; i += GET_MANY_LIMIT) {
     chunks.push(
       kv.getMany(keys.slice(i, i + GET_MANY_LIMIT), { consistency }),
@@ -75,7 +82,7 @@ export async function getMany(
 export async function findById(
   { kv, keys }: KvContext,
   id: string,
-  consistency: Deno.KvConsistencyLevel,
+  consistency: KvConsistencyLevel,
 ): Promise<Found | null | Retry> {
   const entry = await kv.get(keys.token(id), { consistency });
   if (entry.versionstamp === null) return null;
@@ -89,8 +96,8 @@ export async function findById(
 async function whole(
   { kv, keys }: KvContext,
   id: string,
-  entry: Deno.KvEntry<unknown>,
-  consistency: Deno.KvConsistencyLevel,
+  entry: KvEntry<unknown>,
+  consistency: KvConsistencyLevel,
   decoded?: OAuthToken,
 ): Promise<Found | Retry> {
   const token = await joinSpilled(kv, keys, id, entry, consistency, decoded);
@@ -100,7 +107,7 @@ async function whole(
 /** Every stored token (in id order); {@linkcode RETRY} when one changed while listed. */
 export async function listTokens(
   { kv, keys }: KvContext,
-  consistency: Deno.KvConsistencyLevel,
+  consistency: KvConsistencyLevel,
 ): Promise<OAuthToken[] | Retry> {
   const tokens: OAuthToken[] = [];
   const listed = kv.list({ prefix: keys.tokens() }, {
@@ -127,8 +134,8 @@ export async function listTokens(
  */
 async function firstListed(
   { kv, keys }: KvContext,
-  range: Deno.KvKey,
-  consistency: Deno.KvConsistencyLevel,
+  range: KvKey,
+  consistency: KvConsistencyLevel,
   accept: (token: OAuthToken) => boolean,
 ): Promise<Found | null | Retry> {
   let ids: string[] = [];
@@ -170,7 +177,7 @@ export async function findByPlan(
   context: KvContext,
   plan: QueryPlan,
   scope: { kind: NaturalKey["kind"]; group: readonly string[] } | null,
-  consistency: Deno.KvConsistencyLevel,
+  consistency: KvConsistencyLevel,
 ): Promise<Found | null | Retry> {
   if (plan.rule === "id" || scope === null) {
     return await findById(context, plan.conditions[0][1], consistency);
@@ -200,7 +207,7 @@ export async function holderExists(
 }
 
 /** The count a `uniq` counter entry holds (0 when missing or malformed). */
-export function counter(entry: Deno.KvEntryMaybe<unknown>): number {
+export function counter(entry: KvEntryMaybe<unknown>): number {
   const value = entry.value;
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0
     ? value

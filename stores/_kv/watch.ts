@@ -7,13 +7,15 @@
  * @module
  */
 
+import type { KvKey, KvLike } from "./kv_like.ts";
+
 /**
  * Resolves once the value at `key` changes after the call (its versionstamp
  * differs from the first one `watch` reports), or when `signal` aborts.
  */
 export async function watchKey(
-  kv: Deno.Kv,
-  key: Deno.KvKey,
+  kv: KvLike,
+  key: KvKey,
   signal: AbortSignal,
 ): Promise<void> {
   if (signal.aborted) return;
