@@ -2,7 +2,7 @@
  * tokenstore keeps OAuth tokens alive: an immutable token model, a
  * {@linkcode TokenStore} interface compatible with the Zoho CRM SDKs' token
  * stores, stores that are safe for many processes and edge isolates at once
- * (memory, Deno KV, libSQL/Turso, file, MySQL), and a {@linkcode TokenClient}
+ * (memory, Deno KV, libSQL/Turso, file, MySQL, PostgreSQL), and a {@linkcode TokenClient}
  * that exchanges grant tokens and refreshes access tokens exactly once per
  * expiry. Importing this module loads no database driver: drivers are loaded
  * when a store that needs them is opened.
@@ -45,4 +45,5 @@ export * from "./stores/kv.ts";
 export * from "./stores/libsql.ts";
 export * from "./stores/file.ts";
 export * from "./stores/mysql.ts";
+export * from "./stores/postgres.ts";
 export * from "./stores/open_store.ts";

@@ -1,6 +1,6 @@
 /**
  * Parsing of token store URLs (`memory:`, `kv:`, `file:`, `zoho-csv:`,
- * `libsql:`, `mysql://`) into what each store's factory needs, without
+ * `libsql:`, `mysql://`, `postgres://`) into what each store's factory needs, without
  * loading any store. Error messages never echo a password or auth token.
  *
  * @module
@@ -12,7 +12,20 @@ export const ACCEPTED_FORMS: string =
   "zoho-csv:PATH (the Zoho SDKs' sdk_tokens.txt), libsql:LIBSQL_URL " +
   "(libsql:file:PATH, libsql::memory:, libsql:libsql://HOST?authToken=TOKEN, " +
   "libsql:https://HOST, libsql:wss://HOST), " +
-  "mysql://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE";
+  "mysql://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE, " +
+  "postgres://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE&search_path=SCHEMA&sslmode=require";
+
+/** The `sslmode` values a `postgres://` URL may name. */
+export const SSL_MODES = [
+  "disable",
+  "allow",
+  "prefer",
+  "require",
+  "verify-full",
+] as const;
+
+/** The query parameters a `postgres://` URL may have. */
+const POSTGRES_PARAMS = ["table", "search_path", "sslmode", "application_name"];
 
 /** What a token store URL names. */
 export type StoreSpec =
@@ -28,6 +41,18 @@ export type StoreSpec =
     password?: string;
     database?: string;
     table?: string;
+  }
+  | {
+    kind: "postgres";
+    host: string;
+    port?: number;
+    user?: string;
+    password?: string;
+    database?: string;
+    table?: string;
+    searchPath?: string;
+    sslmode?: (typeof SSL_MODES)[number];
+    applicationName?: string;
   };
 
 function invalid(scheme: string, reason: string): TypeError {
@@ -110,7 +135,19 @@ function parseLibsql(rest: string): StoreSpec {
   );
 }
 
-function parseMysql(scheme: string, text: string): StoreSpec {
+/** What `mysql://` and `postgres://` URLs share: host, port, user, password, one database. */
+function serverUrl(
+  scheme: string,
+  text: string,
+  params: readonly string[],
+): {
+  host: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database?: string;
+  query: URLSearchParams;
+} {
   let url: URL;
   try {
     url = new URL(text);
@@ -124,33 +161,56 @@ function parseMysql(scheme: string, text: string): StoreSpec {
   if (segments.length > 1) {
     throw invalid(scheme, "the path must be a single database name");
   }
-  const table = url.searchParams.get("table") ?? undefined;
   for (const key of url.searchParams.keys()) {
-    if (key !== "table") {
+    if (!params.includes(key)) {
       throw invalid(
         scheme,
-        `unknown query parameter "${key}" (only "table" is accepted)`,
+        `unknown query parameter "${key.slice(0, 40)}" (${
+          params.length === 1
+            ? `only "${params[0]}" is accepted`
+            : `accepted: ${params.map((p) => `"${p}"`).join(", ")}`
+        })`,
       );
     }
   }
-  let user: string | undefined;
-  let password: string | undefined;
-  let database: string | undefined;
   try {
-    user = url.username ? decodeURIComponent(url.username) : undefined;
-    password = url.password ? decodeURIComponent(url.password) : undefined;
-    database = segments[0] ? decodeURIComponent(segments[0]) : undefined;
+    return {
+      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: url.port ? Number(url.port) : undefined,
+      user: url.username ? decodeURIComponent(url.username) : undefined,
+      password: url.password ? decodeURIComponent(url.password) : undefined,
+      database: segments[0] ? decodeURIComponent(segments[0]) : undefined,
+      query: url.searchParams,
+    };
   } catch {
     throw invalid(scheme, "bad percent-encoding in user, password or database");
   }
+}
+
+function parseMysql(scheme: string, text: string): StoreSpec {
+  const { query, ...parts } = serverUrl(scheme, text, ["table"]);
+  return { kind: "mysql", ...parts, table: query.get("table") ?? undefined };
+}
+
+function parsePostgres(scheme: string, text: string): StoreSpec {
+  const { query, ...parts } = serverUrl(scheme, text, POSTGRES_PARAMS);
+  const sslmode = query.get("sslmode") ?? undefined;
+  if (
+    sslmode !== undefined &&
+    !(SSL_MODES as readonly string[]).includes(sslmode)
+  ) {
+    throw invalid(
+      scheme,
+      `unsupported sslmode (accepted: ${SSL_MODES.join(", ")})`,
+    );
+  }
   return {
-    kind: "mysql",
-    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-    port: url.port ? Number(url.port) : undefined,
-    user,
-    password,
-    database,
-    table,
+    kind: "postgres",
+    ...parts,
+    table: query.get("table") ?? undefined,
+    searchPath: query.get("search_path") ?? undefined,
+    sslmode: sslmode as (typeof SSL_MODES)[number] | undefined,
+    applicationName: query.get("application_name") ?? undefined,
   };
 }
 
@@ -199,6 +259,9 @@ export function parseStoreUrl(url: string): StoreSpec {
     case "mysql:":
     case "mariadb:":
       return parseMysql(scheme, url);
+    case "postgres:":
+    case "postgresql:":
+      return parsePostgres(scheme, url);
     default:
       throw new TypeError(
         `Unsupported token store URL scheme "${

@@ -11,8 +11,10 @@
  * | `zoho-csv:./sdk_tokens.txt` | `FileTokenStore`, the Zoho SDKs' CSV layout |
  * | `libsql:file:./t.db`, `libsql::memory:`, `libsql:libsql://db.turso.io?authToken=…` | `LibsqlTokenStore` |
  * | `mysql://user:pass@host:3306/db?table=oauthtoken` | `MysqlTokenStore` |
+ * | `postgres://user:pass@host:5432/db?table=oauthtoken&search_path=public` | `PostgresTokenStore` |
  *
- * `libsql:` and `mysql://` URLs take `?table=NAME` (default `oauthtoken`).
+ * `libsql:`, `mysql://` and `postgres://` URLs take `?table=NAME` (default
+ * `oauthtoken`).
  * When no URL is given, the `TOKEN_STORE_URL` environment variable is used.
  *
  * @example Open a store from a URL
@@ -87,8 +89,10 @@ function defaultUrl(
  * Accepted forms: `memory:`, `kv:` (default database), `kv:PATH`,
  * `file:PATH` (JSON), `zoho-csv:PATH` (the Zoho SDKs' `sdk_tokens.txt`),
  * `libsql:` followed by a libSQL URL (`libsql:file:PATH`, `libsql::memory:`,
- * `libsql:libsql://HOST?authToken=TOKEN`, `libsql:https://HOST`), and
- * `mysql://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE`.
+ * `libsql:libsql://HOST?authToken=TOKEN`, `libsql:https://HOST`),
+ * `mysql://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE`, and
+ * `postgres://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE&search_path=SCHEMA&sslmode=require`
+ * (also `postgresql://`).
  *
  * @example Open the store named by `TOKEN_STORE_URL`
  * ```ts
@@ -158,6 +162,10 @@ export async function openStore(
         database: spec.database,
         table: spec.table,
       });
+    }
+    case "postgres": {
+      const { PostgresTokenStore } = await import("./postgres.ts");
+      return await PostgresTokenStore.open({ url: resolved });
     }
   }
 }

@@ -538,7 +538,7 @@ Deno.test("openStore with unknown schemes or malformed URLs is a TypeError namin
   try {
     const urls: unknown[] = [
       `redis://:${SECRET.password}@127.0.0.1:6379`,
-      `postgres://u:${SECRET.password}@127.0.0.1/db`,
+      `mongodb://u:${SECRET.password}@127.0.0.1/db`,
       `s3://${SECRET.password}`,
       "javascript:alert(1)",
       "ftp://example.com/tokens.json",

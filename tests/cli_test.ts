@@ -161,9 +161,9 @@ Deno.test("cli bad usage exits 2 with a one-line error", async () => {
   const unknown = await runCli([
     "list",
     "--store",
-    `postgres://root:${password}@h/db`,
+    `mongodb://root:${password}@h/db`,
   ]);
-  assertFails(unknown, 2, 'Unsupported token store URL scheme "postgres:"');
+  assertFails(unknown, 2, 'Unsupported token store URL scheme "mongodb:"');
   assertNoSecrets([badUrl, unknown], [password]);
 });
 

@@ -22,6 +22,8 @@ Deno.test("importing mod.ts loads no npm driver and exports every store", async 
       "LibsqlTokenStore",
       "FileTokenStore",
       "MysqlTokenStore",
+      "PostgresTokenStore",
+      "SqlTokenStore",
       "TokenClient",
       "EncryptedTokenStore",
       "openStore",

@@ -268,8 +268,8 @@ Deno.test("openStore rejects unknown schemes and malformed URLs without echoing 
   const authToken = "eyJhbGciOi-never-shown";
   const cases: [string, string][] = [
     [
-      `postgres://admin:${password}@127.0.0.1:5432/db`,
-      'Unsupported token store URL scheme "postgres:"',
+      `mongodb://admin:${password}@127.0.0.1:27017/db`,
+      'Unsupported token store URL scheme "mongodb:"',
     ],
     ["redis:", 'Unsupported token store URL scheme "redis:"'],
     ["./tokens.json", "no scheme"],
@@ -376,6 +376,7 @@ Deno.test("importing open_store.ts statically loads no store module and no npm d
     "./libsql.ts",
     "./memory.ts",
     "./mysql.ts",
+    "./postgres.ts",
   ]);
 });
 

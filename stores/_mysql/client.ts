@@ -156,6 +156,7 @@ export async function mysqlSession(pool: MysqlPool): Promise<SqlSession> {
       await connection.query(sql);
     },
     release: () => connection.release(),
+    isLost: (error) => retryKind(error) === "connection",
     destroy: () => connection.destroy(),
   };
 }

@@ -54,7 +54,6 @@ export const MYSQL: SqlDialect<MysqlPool> = {
       "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
       "START TRANSACTION",
     ],
-    faults: MYSQL_FAULTS,
   }),
   close: (pool) => pool.end(),
 };

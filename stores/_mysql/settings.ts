@@ -69,7 +69,7 @@ export function openSettings(options: OpenFields): {
     const spec = parseStoreUrl(String(o.url));
     if (spec.kind !== "mysql") {
       throw new TypeError(
-        `Invalid MySQL URL: expected "mysql://USER:PASSWORD@HOST:PORT/DATABASE", got a "${spec.kind}" store URL`,
+        `Invalid MySQL URL scheme: expected "mysql://USER:PASSWORD@HOST:PORT/DATABASE", got a "${spec.kind}" store URL`,
       );
     }
     const { kind: _, ...parts } = spec;

@@ -13,7 +13,7 @@
 import { newTokenId } from "../../core/id.ts";
 import { matchesPlan, type QueryPlan } from "../../core/token_store.ts";
 import type { SqlDialect, SqlResult, SqlRow, SqlValue } from "./dialect.ts";
-import { type FaultRules, markOutcomeUnknown } from "./retry.ts";
+import { markOutcomeUnknown } from "./retry.ts";
 import { planToWhere, tokensOf } from "./rows.ts";
 
 /** One pooled connection, taken for a transaction. */
@@ -24,7 +24,9 @@ export interface SqlSession {
   control(sql: string): Promise<void>;
   /** Gives the connection back to the pool. */
   release(): void;
-  /** Closes a connection that was lost. */
+  /** Whether an error means the connection was lost: nothing more is sent on it. */
+  isLost(error: unknown): boolean;
+  /** Lets go of a connection that was lost (never back into the pool as it is). */
   destroy(): void;
 }
 
@@ -39,14 +41,13 @@ export interface TransactionRules<C> {
    * both; none where `FOR UPDATE` also locks the gap a missing row would go in.
    */
   readonly serialise?: string;
-  /** Which errors mean the connection was lost. */
-  readonly faults: FaultRules;
 }
 
 /**
  * Runs `fn` in a transaction on one pooled connection, commits, and gives the
  * connection back; rolls back on error, and destroys a connection that was
- * lost. Driver errors are thrown as they are, for `withRetry`.
+ * lost (no `ROLLBACK` is sent on it). Driver errors are thrown as they
+ * are, for `withRetry`.
  */
 export async function inTransaction<C, T>(
   rules: TransactionRules<C>,
@@ -66,7 +67,7 @@ export async function inTransaction<C, T>(
     session.release();
     return result;
   } catch (error) {
-    if (rules.faults.classify(error) === "connection") {
+    if (session.isLost(error)) {
       session.destroy();
     } else {
       try {

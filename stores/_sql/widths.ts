@@ -11,7 +11,8 @@
  *
  * A limit comes from the table: libSQL/SQLite from the declared type
  * (`varchar(255)`: SQLite does not enforce it, but the Zoho SDKs and other
- * readers may), MySQL from `information_schema.COLUMNS`.
+ * readers may), MySQL from `information_schema.COLUMNS`, PostgreSQL from
+ * `format_type` of the column's type.
  *
  * @module
  */
@@ -106,6 +107,29 @@ export function declaredLimit(type: string): ColumnLimit {
   const width = match?.[1] ?? match?.[2];
   return width === undefined ? {} : { chars: Number(width) };
 }
+
+/**
+ * The limit of a PostgreSQL column from its `format_type`: integer types
+ * hold integers in their range; `character varying(255)` and
+ * `character(10)` that many characters (PostgreSQL counts characters);
+ * `text`, `numeric` and other types anything a token holds.
+ *
+ * @example Usage
+ * ```ts ignore
+ * postgresLimit("character varying(255)"); // { chars: 255 }
+ * postgresLimit("bigint"); // { integerMax: Infinity }
+ * ```
+ */
+export function postgresLimit(type: string): ColumnLimit {
+  const integerMax = PG_INTEGER_MAX[type.trim().toLowerCase()];
+  return integerMax === undefined ? declaredLimit(type) : { integerMax };
+}
+
+const PG_INTEGER_MAX: Readonly<Record<string, number>> = {
+  smallint: INTEGER_MAX.smallint,
+  integer: INTEGER_MAX.int,
+  bigint: INTEGER_MAX.bigint,
+};
 
 /** One row of MySQL's `information_schema.COLUMNS`, the fields it needs. */
 export interface MysqlColumnInfo {

@@ -1,0 +1,183 @@
+/**
+ * A {@linkcode TokenStore} in a PostgreSQL database: Supabase, Neon, any
+ * managed or self-hosted server. Tokens live in the Zoho SDKs' own
+ * `oauthtoken` table layout (created when missing, with 4,096-character
+ * columns and hash indexes on the lookup columns; an existing table is used
+ * as it is, and a value wider than a column it declares, such as
+ * `varchar(255)`, is refused with `INVALID_TOKEN` before anything is
+ * written), in the schema the connection's `search_path` names first;
+ * leases in `oauthtoken_lock` on the database's clock. Saves are
+ * transactions serialised per user by an advisory lock, so processes and
+ * isolates sharing one database never store a user twice. Every value is a
+ * statement parameter.
+ *
+ * Importing this module loads no driver: pass your own `npm:postgres`
+ * client, or let {@linkcode PostgresTokenStore.open} load it. The driver is
+ * plain TypeScript over TCP, so the store runs on Deno Deploy and Supabase
+ * Edge Functions; it reads the `PG*` environment variables, so the Deno CLI
+ * needs `--allow-env`.
+ *
+ * @example Open a database
+ * ```ts ignore
+ * import { PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const store = await PostgresTokenStore.open({ url: "postgres://postgres@127.0.0.1:5432/postgres" });
+ * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+ * console.log((await store.findToken({ userName: "ada@example.com" }))?.id);
+ * await store.close();
+ * ```
+ *
+ * @module
+ */
+
+import type { TokenStore } from "../core/token_store.ts";
+import { createSql, type PostgresSql } from "./_postgres/client.ts";
+import { POSTGRES } from "./_postgres/dialect.ts";
+import { checkName } from "./_postgres/schema.ts";
+import { openSettings } from "./_postgres/settings.ts";
+import { validateTableName } from "./_sql/rows.ts";
+import { attachDialect, openOwned, SqlTokenStore } from "./_sql/store.ts";
+
+export type {
+  PostgresQueryable,
+  PostgresReserved,
+  PostgresRows,
+  PostgresSql,
+} from "./_postgres/client.ts";
+export { SqlTokenStore } from "./_sql/store.ts";
+
+/**
+ * Options of the {@linkcode PostgresTokenStore} constructor.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import postgres from "postgres";
+ * import { PostgresTokenStore, type PostgresTokenStoreOptions } from "@tokenstore/tokenstore/postgres";
+ *
+ * const options: PostgresTokenStoreOptions = {
+ *   sql: postgres(Deno.env.get("DATABASE_URL")!, { prepare: false }), // behind a transaction pooler
+ *   table: "crm_tokens", // leases in "crm_tokens_lock"
+ * };
+ * const store = new PostgresTokenStore(options);
+ * ```
+ */
+export interface PostgresTokenStoreOptions {
+  /** An `npm:postgres` client (3.4 or later); the store never ends it. */
+  sql: PostgresSql;
+  /** Token table; default `"oauthtoken"`. */
+  table?: string;
+  /** Lease table; default `"<table>_lock"`. */
+  lockTable?: string;
+}
+
+/**
+ * Options of {@linkcode PostgresTokenStore.open}.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { type PostgresOpenOptions, PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
+ *
+ * const options: PostgresOpenOptions = {
+ *   url: "postgres://postgres.project@aws-0-eu-central-1.pooler.supabase.com:6543/postgres?sslmode=require",
+ *   password: Deno.env.get("SUPABASE_DB_PASSWORD"),
+ *   prepare: false, // the transaction pooler keeps no prepared statements
+ * };
+ * const store = await PostgresTokenStore.open(options);
+ * ```
+ */
+export interface PostgresOpenOptions {
+  /**
+   * `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (also `postgresql://`),
+   * with optional `?table=`, `?search_path=` (the schema of the tables),
+   * `?sslmode=` (`disable`, the default, `allow`, `prefer`, `require`,
+   * `verify-full`) and `?application_name=`.
+   */
+  url: string;
+  /** Overrides the URL's password; never printed. */
+  password?: string;
+  /** Token table; default the URL's `?table=`, else `"oauthtoken"`. */
+  table?: string;
+  /** Lease table; default `"<table>_lock"`. */
+  lockTable?: string;
+  /** Most connections the client opens; default `10`. */
+  connectionLimit?: number;
+  /** Named prepared statements; default `true`. Turn off behind a transaction pooler (PgBouncer, Supabase port 6543). */
+  prepare?: boolean;
+}
+
+/**
+ * A {@linkcode TokenStore} over an `npm:postgres` client, in Zoho's
+ * `oauthtoken` table layout, with cross-process leases.
+ *
+ * @example Usage with an injected client
+ * ```ts ignore
+ * import postgres from "postgres";
+ * import { PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ *
+ * const sql = postgres("postgres://postgres@127.0.0.1:5432/postgres");
+ * const store = new PostgresTokenStore({ sql });
+ * const saved = await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * console.log(saved.id);
+ * await sql.end();
+ * ```
+ */
+export class PostgresTokenStore extends SqlTokenStore implements TokenStore {
+  /**
+   * Creates a store over an injected client. Tables are created on first
+   * use.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import postgres from "postgres";
+   * import { PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
+   *
+   * const store = new PostgresTokenStore({ sql: postgres(Deno.env.get("DATABASE_URL")!) });
+   * ```
+   *
+   * @param options The client and table names.
+   * @throws {TypeError} when the client is missing or a table name is not a
+   * plain identifier of at most 63 characters.
+   */
+  constructor(options: PostgresTokenStoreOptions) {
+    super();
+    attachDialect(this, POSTGRES, options?.sql, options);
+  }
+
+  /**
+   * Creates a client (loading `npm:postgres`) and makes the tables ready.
+   * {@linkcode PostgresTokenStore.close} ends the client.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
+   *
+   * const store = await PostgresTokenStore.open({
+   *   url: "postgres://crm@db.internal:5432/crm?search_path=tokens&sslmode=require",
+   *   password: Deno.env.get("PGPASSWORD"),
+   * });
+   * await store.close();
+   * ```
+   *
+   * @param options URL, password, table names, pool size.
+   * @returns The ready store.
+   * @throws {TypeError} for a malformed URL or option, or a bad table name.
+   * @throws {TokenStoreError} `BACKEND` when the database cannot be reached.
+   */
+  static async open(options: PostgresOpenOptions): Promise<PostgresTokenStore> {
+    const { settings, table, lockTable } = openSettings(options);
+    for (const name of [table ?? "oauthtoken", lockTable]) {
+      if (name !== undefined) checkName(validateTableName(name));
+    }
+    const sql = await createSql(settings);
+    return await openOwned(
+      POSTGRES,
+      sql,
+      [settings.password],
+      (sql) => new PostgresTokenStore({ sql, table, lockTable }),
+    );
+  }
+}

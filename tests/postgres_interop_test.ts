@@ -1,0 +1,246 @@
+/**
+ * The PostgreSQL store on tables it did not create (a Zoho-style table with
+ * `varchar(255)` columns, the Python SDK's `redirect_uri`, an integer
+ * `expiry_time`), values wider than those columns, and hostile input.
+ */
+
+import {
+  assertEquals,
+  assertFalse,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { TokenStoreError } from "../core/errors.ts";
+import { OAuthToken } from "../core/token.ts";
+import { PostgresTokenStore } from "../stores/postgres.ts";
+import { zohoTableDdl } from "./fixtures/zoho_tables.ts";
+import {
+  notice,
+  POSTGRES_URL,
+  select,
+  withAdmin,
+  withTable,
+} from "./fixtures/postgres_helpers.ts";
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+
+if (POSTGRES_URL === undefined) {
+  notice("tests/postgres_interop_test.ts");
+} else {
+  const url = POSTGRES_URL;
+
+  test("PostgresTokenStore uses an existing Zoho table as it is: reads what plain SQL wrote, writes what plain SQL reads, refuses what varchar(255) cannot hold", () =>
+    withTable(async (table) => {
+      await withAdmin(async (sql) => {
+        await sql.unsafe(
+          zohoTableDdl(table).replace("redirect_url", "redirect_uri"),
+        );
+        await sql.unsafe(
+          `INSERT INTO ${table} (id, user_name, client_id, refresh_token, expiry_time, redirect_uri) ` +
+            `VALUES ('1', 'zoho@example.com', '1000.Z', '1000.zoho-r', '1800000000000', 'https://app.example.com/cb')`,
+        );
+      });
+      const store = await PostgresTokenStore.open({ url, table });
+      try {
+        const found = await store.findToken({ userName: "zoho@example.com" });
+        assertEquals(found?.toRecord(), {
+          id: "1",
+          userName: "zoho@example.com",
+          clientId: "1000.Z",
+          refreshToken: "1000.zoho-r",
+          expiresAt: 1_800_000_000_000,
+          redirectUrl: "https://app.example.com/cb",
+        });
+        const kept = await store.saveToken(
+          found!.with({
+            accessToken: "1000.zoho-a",
+            expiresAt: 1_900_000_000_000,
+          }),
+        );
+        assertEquals(kept.id, "1");
+        const wide = "1000." + "x".repeat(251);
+        for (
+          const [token, field] of [
+            [
+              new OAuthToken({ userName: "n", accessToken: wide }),
+              "accessToken",
+            ],
+            [kept.with({ refreshToken: wide }), "refreshToken"],
+            [kept.with({ clientId: "c".repeat(256) }), "clientId"],
+            [kept.with({ expiresAt: 0.0000012345678901234567 }), "expiresAt"],
+          ] as const
+        ) {
+          const error = await assertRejects(
+            () => store.saveToken(token),
+            TokenStoreError,
+          );
+          assertEquals(error.code, "INVALID_TOKEN");
+          assertStringIncludes(error.message, `"${field}"`);
+          assertFalse(error.message.includes(wide));
+        }
+        const fits = "1000." + "y".repeat(250);
+        await store.saveToken(
+          new OAuthToken({ userName: "fit", refreshToken: fits }),
+        );
+        const rows = await withAdmin((sql) =>
+          select(
+            sql,
+            `SELECT id, user_name, access_token, refresh_token, expiry_time, redirect_uri ` +
+              `FROM ${table} ORDER BY user_name`,
+          )
+        );
+        assertEquals(rows.map((r) => [r.user_name, r.refresh_token]), [
+          ["fit", fits],
+          ["zoho@example.com", "1000.zoho-r"],
+        ]);
+        assertEquals(rows[1], {
+          id: "1",
+          user_name: "zoho@example.com",
+          access_token: "1000.zoho-a",
+          refresh_token: "1000.zoho-r",
+          expiry_time: "1900000000000",
+          redirect_uri: "https://app.example.com/cb",
+        });
+        // the store added its indexes to the existing table, nothing else
+        const indexes = await withAdmin((sql) =>
+          select(
+            sql,
+            "SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = $1",
+            [table],
+          )
+        );
+        assertEquals(indexes, [{ n: 5 }]);
+      } finally {
+        await store.close();
+      }
+    }));
+
+  test("PostgresTokenStore on a table whose expiry_time is an integer column refuses a fraction before writing", () =>
+    withTable(async (table) => {
+      await withAdmin((sql) =>
+        sql.unsafe(
+          zohoTableDdl(table).replace(
+            "expiry_time varchar(20)",
+            "expiry_time bigint",
+          ),
+        )
+      );
+      const store = await PostgresTokenStore.open({ url, table });
+      try {
+        const saved = await store.saveToken(
+          new OAuthToken({
+            userName: "int@example.com",
+            refreshToken: "1000.i",
+            expiresAt: 1_800_000_000_000,
+          }),
+        );
+        assertEquals(
+          (await store.findTokenById(saved.id!))?.expiresAt,
+          1_800_000_000_000,
+        );
+        const error = await assertRejects(
+          () => store.saveToken(saved.with({ expiresAt: 1.5 })),
+          TokenStoreError,
+        );
+        assertEquals(error.code, "INVALID_TOKEN");
+        assertStringIncludes(error.message, '"expiresAt"');
+      } finally {
+        await store.close();
+      }
+    }));
+
+  test("PostgresTokenStore stores injection attempts and placeholder look-alikes literally and never touches another row", () =>
+    withTable(async (table) => {
+      const store = await PostgresTokenStore.open({ url, table });
+      try {
+        const hostile = [
+          "x' OR '1'='1",
+          "'; DROP TABLE oauthtoken; --",
+          `'; DROP TABLE "${table}"; --`,
+          "\\",
+          "\\'",
+          '" OR ""="',
+          "?",
+          "$1",
+          "a ? b $2 ?",
+          "$$; DROP TABLE x; $$",
+          "E'\\x41'",
+        ];
+        const neighbour = await store.saveToken(
+          new OAuthToken({
+            userName: "neighbour@example.com",
+            clientId: "1000.N",
+            refreshToken: "1000.neighbour",
+          }),
+        );
+        const saved = [];
+        for (const value of hostile) {
+          saved.push(
+            await store.saveToken(
+              new OAuthToken({
+                userName: value,
+                clientId: value,
+                refreshToken: value,
+                accessToken: `a${value}`,
+                grantToken: `g${value}`,
+                apiDomain: value,
+              }),
+            ),
+          );
+        }
+        assertEquals((await store.getTokens()).length, hostile.length + 1);
+        for (const [i, value] of hostile.entries()) {
+          for (
+            const query of [
+              { userName: value },
+              { userName: value, clientId: value },
+              { refreshToken: value },
+              { accessToken: `a${value}` },
+              { grantToken: `g${value}`, clientId: value },
+            ]
+          ) {
+            assertEquals(
+              (await store.findToken(query))?.toRecord(),
+              saved[i].toRecord(),
+              JSON.stringify(query),
+            );
+          }
+          await store.saveToken(
+            new OAuthToken({ userName: value, refreshToken: `${value}!` }),
+          );
+        }
+        assertEquals(await store.findToken({ userName: "x' OR '1'='2" }), null);
+        // lookups are exact: another case is another user
+        assertEquals(
+          await store.findToken({ userName: "NEIGHBOUR@example.com" }),
+          null,
+        );
+        const error = await assertRejects(
+          () => store.deleteToken("1' OR '1'='1"),
+          TokenStoreError,
+        );
+        assertEquals(error.code, "INVALID_QUERY");
+        assertEquals(
+          (await store.findTokenById(neighbour.id!))?.toRecord(),
+          neighbour.toRecord(),
+        );
+        const rows = await withAdmin((sql) =>
+          select(
+            sql,
+            `SELECT user_name, refresh_token FROM "${table}" WHERE id <> $1 ORDER BY user_name COLLATE "C"`,
+            [neighbour.id!],
+          )
+        );
+        assertEquals(
+          rows,
+          [...hostile].sort().map((value) => ({
+            user_name: value,
+            refresh_token: `${value}!`,
+          })),
+        );
+      } finally {
+        await store.close();
+      }
+    }));
+}

@@ -1,0 +1,399 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { TokenStoreError } from "../core/errors.ts";
+import { OAuthToken } from "../core/token.ts";
+import { openStore } from "../stores/open_store.ts";
+import { PostgresTokenStore } from "../stores/postgres.ts";
+import { testTokenStore } from "./conformance.ts";
+import {
+  admin,
+  type Admin,
+  dropTables,
+  freshTable,
+  notice,
+  POSTGRES_URL,
+  select,
+  urlParts,
+  withAdmin,
+  withTable,
+} from "./fixtures/postgres_helpers.ts";
+
+/** Zoho's columns as the store creates them. */
+const CREATED_COLUMNS = [
+  ["id", "character varying(10)", false],
+  ["user_name", "character varying(4096)", true],
+  ["client_id", "character varying(4096)", true],
+  ["client_secret", "character varying(4096)", true],
+  ["refresh_token", "character varying(4096)", true],
+  ["access_token", "character varying(4096)", true],
+  ["grant_token", "character varying(4096)", true],
+  ["expiry_time", "character varying(24)", true],
+  ["redirect_url", "character varying(4096)", true],
+  ["api_domain", "character varying(4096)", true],
+];
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+
+const columnsOf = (sql: Admin, table: string) =>
+  select(
+    sql,
+    "SELECT attname AS n, format_type(atttypid, atttypmod) AS t, NOT attnotnull AS nul " +
+      "FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 " +
+      "AND NOT attisdropped ORDER BY attnum",
+    [`"${table}"`],
+  );
+
+const indexesOf = (sql: Admin, table: string) =>
+  select(
+    sql,
+    "SELECT indexname AS i, indexdef AS d FROM pg_indexes WHERE tablename = $1 ORDER BY i",
+    [table],
+  );
+
+if (POSTGRES_URL === undefined) {
+  notice("tests/postgres_store_test.ts");
+} else {
+  const url = POSTGRES_URL;
+  const parts = urlParts(url);
+
+  testTokenStore("PostgresTokenStore", async () => {
+    const table = freshTable("conf");
+    const store = await PostgresTokenStore.open({ url, table });
+    const close = store.close.bind(store);
+    return Object.assign(store, {
+      async close(): Promise<void> {
+        await close();
+        await dropTables(table, `${table}_lock`);
+      },
+    });
+  });
+
+  test("PostgresTokenStore creates Zoho's table with 4,096-character columns, hash indexes on the lookup columns and the lease table, lazily and once", () =>
+    withTable(async (table) => {
+      const sql = admin();
+      try {
+        const store = new PostgresTokenStore({ sql, table });
+        assertEquals(store.lockTable, `${table}_lock`);
+        assertEquals(await columnsOf(sql, table), []); // nothing before first use
+        assertEquals(await store.getTokens(), []);
+        assertEquals(
+          (await columnsOf(sql, table)).map((r) => [r.n, r.t, r.nul]),
+          CREATED_COLUMNS,
+        );
+        assertEquals(
+          (await indexesOf(sql, table)).map((r) => [
+            r.i,
+            /USING (\w+) \((\w+)\)/.exec(String(r.d))!.slice(1).join(" "),
+          ]),
+          [
+            [`${table}_access_token_idx`, "hash access_token"],
+            [`${table}_grant_token_idx`, "hash grant_token"],
+            [`${table}_pkey`, "btree id"],
+            [`${table}_refresh_token_idx`, "hash refresh_token"],
+            [`${table}_user_name_idx`, "hash user_name"],
+          ],
+        );
+        assertEquals(
+          (await columnsOf(sql, `${table}_lock`)).map((r) => [r.n, r.t]),
+          [
+            ["lock_key", "character varying(255)"],
+            ["owner", "character varying(64)"],
+            ["expires_at", "bigint"],
+          ],
+        );
+        // incompressible 4,096-character tokens: beyond a B-tree entry (2,704 bytes)
+        const random = (n: number) =>
+          Array.from(
+            crypto.getRandomValues(new Uint8Array(n)),
+            (b) =>
+              "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-."[
+                b % 64
+              ],
+          ).join("");
+        const long = new OAuthToken({
+          userName: random(4096),
+          refreshToken: random(4096),
+          accessToken: random(4096),
+          grantToken: random(4096),
+        });
+        const stored = await store.saveToken(long);
+        assertEquals(
+          (await store.findToken({ accessToken: long.accessToken }))
+            ?.toRecord(),
+          stored.toRecord(),
+        );
+        // a second store on the same table adds nothing
+        await new PostgresTokenStore({ sql, table }).getTokens();
+        assertEquals((await indexesOf(sql, table)).length, 5);
+        // a store that lost an index gets it back
+        await sql.unsafe(`DROP INDEX "${table}_grant_token_idx"`);
+        await new PostgresTokenStore({ sql, table }).getTokens();
+        assertEquals((await indexesOf(sql, table)).length, 5);
+        // close() leaves an injected client open
+        await store.close();
+        assertEquals(await select(sql, "SELECT 1 AS one"), [{ one: 1 }]);
+      } finally {
+        await sql.end();
+      }
+    }));
+
+  test("PostgresTokenStore: 8 stores opening one new table at once create it once and agree on it", () =>
+    withTable(async (table) => {
+      const stores = await Promise.all(
+        Array.from(
+          { length: 8 },
+          () => PostgresTokenStore.open({ url, table, connectionLimit: 2 }),
+        ),
+      );
+      try {
+        const saved = await Promise.all(
+          stores.map((store, i) =>
+            store.saveToken(
+              new OAuthToken({
+                userName: "race@example.com",
+                refreshToken: `1000.r${i}`,
+              }),
+            )
+          ),
+        );
+        assertEquals(new Set(saved.map((t) => t.id)).size, 1);
+        assertEquals((await stores[0].getTokens()).length, 1);
+      } finally {
+        await Promise.all(stores.map((store) => store.close()));
+      }
+    }));
+
+  test("PostgresTokenStore stores expiry_time as text of epoch milliseconds and absent fields as NULL", () =>
+    withTable(async (table) => {
+      const store = await PostgresTokenStore.open({ url, table });
+      try {
+        const saved = await store.saveToken(
+          new OAuthToken({
+            userName: "exp@example.com",
+            refreshToken: "1000.r",
+            expiresAt: 1_800_000_000_123.5,
+          }),
+        );
+        const rows = await withAdmin((sql) =>
+          select(sql, `SELECT * FROM "${table}"`)
+        );
+        assertEquals(rows, [{
+          id: saved.id,
+          user_name: "exp@example.com",
+          client_id: null,
+          client_secret: null,
+          refresh_token: "1000.r",
+          access_token: null,
+          grant_token: null,
+          expiry_time: "1800000000123.5",
+          redirect_url: null,
+          api_domain: null,
+        }]);
+      } finally {
+        await store.close();
+      }
+    }));
+
+  test("PostgresTokenStore uses the schema the URL's search_path names", async () => {
+    const schema = freshTable("ts_schema");
+    const table = freshTable("sp");
+    await withAdmin((sql) => sql.unsafe(`CREATE SCHEMA "${schema}"`));
+    try {
+      const store = await PostgresTokenStore.open({
+        url: `${url}?search_path=${schema}&table=${table}`,
+      });
+      try {
+        await store.saveToken(
+          new OAuthToken({
+            userName: "sp@example.com",
+            refreshToken: "1000.sp",
+          }),
+        );
+      } finally {
+        await store.close();
+      }
+      await withAdmin(async (sql) => {
+        const tables = await select(
+          sql,
+          "SELECT table_schema AS s, table_name AS t FROM information_schema.tables " +
+            "WHERE table_name LIKE $1 ORDER BY t",
+          [`${table}%`],
+        );
+        assertEquals(tables, [
+          { s: schema, t: table },
+          { s: schema, t: `${table}_lock` },
+        ]);
+        assertEquals(
+          (await select(sql, `SELECT user_name FROM "${schema}"."${table}"`))
+            .map((row) => row.user_name),
+          ["sp@example.com"],
+        );
+      });
+    } finally {
+      await withAdmin((sql) => sql.unsafe(`DROP SCHEMA "${schema}" CASCADE`));
+    }
+  });
+
+  test("openStore(postgres://…?table=) opens a PostgresTokenStore on that table; postgresql:// too", () =>
+    withTable(async (table) => {
+      for (const scheme of ["postgres", "postgresql"]) {
+        const store = await openStore(
+          `${url.replace(/^postgres(ql)?:/, `${scheme}:`)}?table=${table}`,
+        );
+        try {
+          assert(store instanceof PostgresTokenStore);
+          assertEquals(store.table, table);
+          await store.saveToken(
+            new OAuthToken({
+              userName: `${scheme}@example.com`,
+              refreshToken: "1000.o",
+            }),
+          );
+        } finally {
+          await store.close?.();
+        }
+      }
+      const rows = await withAdmin((sql) =>
+        select(sql, `SELECT user_name FROM "${table}" ORDER BY user_name`)
+      );
+      assertEquals(rows.map((r) => r.user_name), [
+        "postgres@example.com",
+        "postgresql@example.com",
+      ]);
+    }));
+
+  test("PostgresTokenStore refuses bad clients, table names, URLs and options with a TypeError that shows no password", async () => {
+    const sql = admin();
+    try {
+      for (const bad of ["x; drop", "1abc", "a".repeat(64), "a-b", ""]) {
+        assertThrows(
+          () => new PostgresTokenStore({ sql, table: bad }),
+          TypeError,
+        );
+      }
+      // PostgreSQL keeps 63 characters: a longer lease table name is refused
+      assertThrows(
+        () => new PostgresTokenStore({ sql, table: "a".repeat(59) }),
+        TypeError,
+        "at most 63 characters",
+      );
+      for (const bad of [null, undefined, {}, url]) {
+        const error = assertThrows(
+          () => new PostgresTokenStore({ sql: bad as never }),
+          TypeError,
+        );
+        assertStringIncludes(error.message, '"sql"');
+      }
+    } finally {
+      await sql.end();
+    }
+    const password = "pg-open-s3cret-pw";
+    for (
+      const bad of [
+        `postgres://root:${password}@/test`,
+        `postgres://root:${password}@127.0.0.1:5432/a/b`,
+        `postgres://root:${password}@127.0.0.1:5432/test?sslmode=sometimes`,
+        `postgres://root:${password}@127.0.0.1:5432/test?channel_binding=require`,
+        `postgres://root:${password}@127.0.0.1:99999/test`,
+        `mysql://root:${password}@127.0.0.1/test`,
+      ]
+    ) {
+      const error = await assertRejects(
+        () => PostgresTokenStore.open({ url: bad }),
+        TypeError,
+      );
+      assertFalse(Deno.inspect(error).includes(password), error.message);
+    }
+    await assertRejects(
+      () => PostgresTokenStore.open({ url, connectionLimit: 0 }),
+      TypeError,
+    );
+    await assertRejects(
+      () => PostgresTokenStore.open({ url, table: "x y" }),
+      TypeError,
+    );
+  });
+
+  test("PostgresTokenStore reports an unreachable server or a refused login as BACKEND without the password", async () => {
+    const password = "pg-s3cret-pw-0123";
+    for (
+      const attempt of [
+        () =>
+          PostgresTokenStore.open({
+            url: `postgres://root:${password}@127.0.0.1:1/test`,
+          }),
+        () =>
+          PostgresTokenStore.open({
+            url: `postgres://root@127.0.0.1:1/test`,
+            password,
+          }),
+        () =>
+          openStore(
+            `postgres://root:${encodeURIComponent(password)}@127.0.0.1:1/test`,
+          ),
+      ]
+    ) {
+      const error = await assertRejects(attempt, TokenStoreError);
+      assertEquals(error.code, "BACKEND");
+      assertStringIncludes(error.message, "Cannot prepare PostgreSQL table");
+      assertStringIncludes(error.message, "ECONNREFUSED");
+      assertEquals((error.cause as { code?: string }).code, "ECONNREFUSED");
+      for (
+        const output of [
+          error.message,
+          error.stack ?? "",
+          String(error),
+          Deno.inspect(error, { depth: 10 }),
+          Deno.inspect(error.cause, { depth: 10 }),
+          JSON.stringify(error.cause),
+        ]
+      ) {
+        assertFalse(output.includes(password), output);
+      }
+    }
+    // a database that does not exist: the server refuses, no password shown
+    const error = await assertRejects(
+      () =>
+        PostgresTokenStore.open({
+          url:
+            `postgres://${parts.user}:${password}@${parts.host}:${parts.port}/tokenstore_nodb`,
+        }),
+      TokenStoreError,
+    );
+    assertEquals(error.code, "BACKEND");
+    assertStringIncludes(error.message, "tokenstore_nodb");
+    assertFalse(Deno.inspect(error, { depth: 10 }).includes(password));
+  });
+
+  test("importing PostgresTokenStore loads no driver; open() loads it (runs with --no-npm)", async () => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--no-npm",
+        `import { PostgresTokenStore } from ${
+          JSON.stringify(new URL("../stores/postgres.ts", import.meta.url).href)
+        };
+         const store = new PostgresTokenStore({
+           sql: { unsafe() {}, reserve() {}, end() {} } as never,
+           table: "t",
+         });
+         console.log(store.lockTable);
+         await PostgresTokenStore.open({ url: "postgres://root@127.0.0.1:1/x" })
+           .catch((e) => console.log(e.message));`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+    assertEquals(lines[0], "t_lock");
+    assertStringIncludes(lines[1], "--no-npm");
+  });
+}
