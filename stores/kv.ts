@@ -134,6 +134,7 @@ export class KvTokenStore implements TokenStore {
    * Creates a store over an open database.
    *
    * @param options The database, the key prefix and the read consistency.
+   * @throws {TokenStoreError} `BACKEND` off Deno (no `Deno.openKv`).
    * @throws {TypeError} when the prefix or the consistency is invalid.
    */
   constructor(options: KvTokenStoreOptions) {
@@ -164,7 +165,8 @@ export class KvTokenStore implements TokenStore {
    * @param options Where the database is, the key prefix and the read consistency.
    * @returns The store.
    * @throws {TypeError} when an option is invalid.
-   * @throws {TokenStoreError} `BACKEND` when the database cannot be opened.
+   * @throws {TokenStoreError} `BACKEND` off Deno (no `Deno.openKv`, the
+   * message says what is missing) or when the database cannot be opened.
    */
   static async open(
     options: KvTokenStoreOpenOptions = {},

@@ -1,7 +1,7 @@
 /**
  * Opening the Deno KV token store (private): its options checked, and the
- * database opened with a `BACKEND` error that says how to enable Deno KV
- * when the runtime lacks it.
+ * database opened, with a `BACKEND` error naming what is missing when the
+ * runtime has no Deno KV (Node, Bun, Workers; Deno without KV enabled).
  *
  * @module
  */
@@ -9,8 +9,58 @@
 import { TokenStoreError } from "../../core/errors.ts";
 import type { KvConsistencyLevel, KvLike } from "./kv_like.ts";
 
+/** The globals this module looks at; none may exist. */
+interface Runtime {
+  Deno?: {
+    openKv?: (path?: string) => Promise<KvLike>;
+    version?: { deno?: string };
+  };
+  process?: { version?: string; versions?: { bun?: string } };
+  navigator?: { userAgent?: string };
+}
+
+/** The runtime this is, for error messages: `Node.js v20.1.0`, `Bun 1.1.0`. */
+function runtimeName({ process, navigator }: Runtime): string {
+  if (typeof process?.versions?.bun === "string") {
+    return `Bun ${process.versions.bun}`;
+  }
+  if (typeof process?.version === "string") return `Node.js ${process.version}`;
+  const agent = navigator?.userAgent;
+  return typeof agent === "string" && agent !== ""
+    ? JSON.stringify(agent)
+    : "this runtime";
+}
+
 /**
- * Checks the database and the read consistency given to the store.
+ * `Deno.openKv`, or a `BACKEND` error naming what is missing: the `Deno`
+ * global (Node, Bun, Workers), or `Deno.openKv` (Deno without KV enabled).
+ * Reads `globalThis.Deno` only when called, so that importing the store
+ * works anywhere.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const openKv = denoOpenKv(); // throws on Node
+ * ```
+ *
+ * @throws {TokenStoreError} `BACKEND` when Deno KV is not available here.
+ */
+export function denoOpenKv(): (path?: string) => Promise<KvLike> {
+  const runtime = globalThis as Runtime;
+  const deno = runtime.Deno;
+  if (typeof deno?.openKv === "function") return deno.openKv.bind(deno);
+  throw new TokenStoreError(
+    "BACKEND",
+    deno === undefined || deno === null
+      ? `Deno KV needs the Deno runtime: there is no "Deno" global on ${
+        runtimeName(runtime)
+      } (use the file, libSQL, MySQL or PostgreSQL store there)`
+      : `Deno KV needs the Deno runtime with KV enabled: "Deno.openKv" is missing (run with --unstable-kv or add "unstable": ["kv"] to deno.json)`,
+  );
+}
+
+/**
+ * Checks the runtime, the database and the read consistency given to the
+ * store.
  *
  * @example Usage
  * ```ts ignore
@@ -18,12 +68,14 @@ import type { KvConsistencyLevel, KvLike } from "./kv_like.ts";
  * ```
  *
  * @returns The consistency.
+ * @throws {TokenStoreError} `BACKEND` when Deno KV is not available here.
  * @throws {TypeError} naming the bad option.
  */
 export function checkStoreOptions(
   kv: unknown,
   consistency: unknown,
 ): KvConsistencyLevel {
+  denoOpenKv();
   if (kv === null || typeof kv !== "object") {
     throw new TypeError("Invalid Deno KV store options: expected a Deno.Kv");
   }
@@ -46,7 +98,8 @@ export function checkStoreOptions(
  * ```
  *
  * @throws {TypeError} when `path` is not a string.
- * @throws {TokenStoreError} `BACKEND` when the database cannot be opened.
+ * @throws {TokenStoreError} `BACKEND` when Deno KV is not available here or
+ * the database cannot be opened.
  */
 export async function openDatabase(path: unknown): Promise<KvLike> {
   if (path !== undefined && typeof path !== "string") {
@@ -54,17 +107,15 @@ export async function openDatabase(path: unknown): Promise<KvLike> {
       `Invalid Deno KV path: expected a string, got ${typeof path}`,
     );
   }
+  const openKv = denoOpenKv();
   try {
-    return await Deno.openKv(path);
+    return await openKv(path);
   } catch (error) {
-    const hint = typeof Deno.openKv === "function"
-      ? ""
-      : ' (run with --unstable-kv or add "unstable": ["kv"] to deno.json)';
     throw new TokenStoreError(
       "BACKEND",
       `Cannot open Deno KV${
         path === undefined ? "" : ` ${JSON.stringify(path)}`
-      }${hint}`,
+      }`,
       { cause: error },
     );
   }

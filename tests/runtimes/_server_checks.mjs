@@ -138,23 +138,41 @@ try {
     await check("KV off Deno: TokenStoreError(BACKEND)", async () => {
       const { KvTokenStore } = await import("@tokenstore/tokenstore/kv");
       const { TokenStoreError } = await import("@tokenstore/tokenstore/core");
-      let error;
-      try {
-        const store = await KvTokenStore.open({ path: join(dir, "kv.db") });
-        await store.close?.();
-      } catch (e) {
-        error = e;
+      const describe = (error) =>
+        error instanceof Error
+          ? `${error.name}: ${error.message}`
+          : String(error);
+      const refusal =
+        /^Deno KV needs the Deno runtime: there is no "Deno" global/;
+      const attempts = [
+        ["KvTokenStore.open", async () => {
+          const store = await KvTokenStore.open({ path: join(dir, "kv.db") });
+          await store.close?.();
+        }],
+        ["new KvTokenStore", () => {
+          new KvTokenStore({ kv: {} });
+          return Promise.resolve();
+        }],
+      ];
+      let message = "";
+      for (const [name, attempt] of attempts) {
+        let error;
+        try {
+          await attempt();
+        } catch (e) {
+          error = e;
+        }
+        expect(error !== undefined, `${name} succeeded off Deno`);
+        expect(
+          error instanceof TokenStoreError && error.code === "BACKEND" &&
+            refusal.test(error.message),
+          `${name}: want TokenStoreError(BACKEND) "Deno KV needs the Deno runtime: …", got ${
+            describe(error)
+          }`,
+        );
+        message = error.message;
       }
-      expect(error !== undefined, "KvTokenStore.open succeeded off Deno");
-      expect(
-        error instanceof TokenStoreError && error.code === "BACKEND" &&
-          /Deno/.test(error.message),
-        `want TokenStoreError(BACKEND) naming Deno, got ${
-          error instanceof Error
-            ? `${error.name}: ${error.message}`
-            : String(error)
-        }`,
-      );
+      return message;
     }),
   );
 } finally {

@@ -83,20 +83,6 @@ const KNOWN_FAILING = new Map([
     ],
   ],
   [
-    "node|KV off Deno: TokenStoreError(BACKEND)",
-    [
-      "part B: KvTokenStore.open throws a bare ReferenceError off Deno",
-      /ReferenceError: Deno is not defined/,
-    ],
-  ],
-  [
-    "bun|KV off Deno: TokenStoreError(BACKEND)",
-    [
-      "part B: KvTokenStore.open throws a bare ReferenceError off Deno",
-      /ReferenceError: Deno is not defined/,
-    ],
-  ],
-  [
     "workerd|Worker bundle of root builds",
     [
       "part B: mod.ts reaches the drivers (mysql2 needs events, net, tls, …; postgres node:buffer, …)",
