@@ -277,3 +277,87 @@ Deno.test("examples/deploy/main.ts connects a user and calls the API through cli
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+const postgresUrl = Deno.env.get("POSTGRES_URL");
+if (!postgresUrl) {
+  console.log(
+    "POSTGRES_URL is not set: skipping the examples/supabase_edge_function.ts test",
+  );
+} else {
+  Deno.test("examples/supabase_edge_function.ts stores a user's tokens in PostgreSQL and calls the API through client.fetch", async () => {
+    const { startTokenServer } = await import("./fixtures/token_server.ts");
+    const { default: postgres } = await import("postgres");
+    const server = await startTokenServer({ mode: "zoho" });
+    const table = `ex_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const app = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "examples/supabase_edge_function.ts"],
+      cwd: root,
+      env: {
+        PORT: "0",
+        DATABASE_URL: postgresUrl,
+        TOKEN_TABLE: table,
+        ZOHO_CLIENT_ID: "1000.FIXTURECLIENT0000000000000000",
+        ZOHO_CLIENT_SECRET: "fixture-client-secret-0123456789abcdef",
+        ZOHO_REDIRECT_URL: "http://127.0.0.1/callback",
+        ZOHO_TOKEN_URL: server.url,
+        ZOHO_CRM_PATH: "/api/crm/v8/users?type=CurrentUser",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(app.stderr).text();
+    const lines = app.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const sql = postgres(postgresUrl, { onnotice: () => {} });
+    try {
+      let first = "";
+      while (!first.includes("\n")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error(`app exited: ${await stderr}`);
+        first += value;
+      }
+      // routes match the end of the path, as under /functions/v1/<name>/
+      const base = `${
+        first.match(/Listening on (http:\/\/\S+)/)![1]
+      }functions/v1/zoho/`;
+      assertEquals(await (await fetch(`${base}health`)).text(), "ok");
+
+      const notConnected = await fetch(`${base}crm/me?user=ada@example.com`);
+      assertEquals(notConnected.status, 404);
+      await notConnected.body?.cancel();
+
+      const code = server.issueGrantCode({ userName: "ada@example.com" });
+      const callback = await fetch(
+        `${base}oauth/callback?code=${code}&user=ada@example.com`,
+      );
+      assertEquals(await callback.json(), { connected: "ada@example.com" });
+      const rows = await sql.unsafe(
+        `SELECT user_name, client_id, refresh_token IS NOT NULL AS has_refresh FROM "${table}"`,
+      );
+      assertEquals([...rows], [{
+        user_name: "ada@example.com",
+        client_id: "1000.FIXTURECLIENT0000000000000000",
+        has_refresh: true,
+      }]);
+
+      const me = await fetch(`${base}crm/me?user=ada@example.com`);
+      assertEquals(me.status, 200);
+      assert((await me.text()).includes("/api/crm/v8/users"));
+
+      // an expired access token: the API answers 401, the app refreshes once and retries
+      server.expireAccessTokens();
+      const again = await fetch(`${base}crm/me?user=ada@example.com`);
+      assertEquals(again.status, 200);
+      await again.body?.cancel();
+      assertEquals(server.stats().refreshToken, 1);
+    } finally {
+      app.kill("SIGTERM");
+      await app.status;
+      await lines.cancel().catch(() => {});
+      const errors = await stderr;
+      assert(!errors.includes("fixture-client-secret"), errors);
+      await server.close();
+      await sql.unsafe(`DROP TABLE IF EXISTS "${table}", "${table}_lock"`);
+      await sql.end();
+    }
+  });
+}
