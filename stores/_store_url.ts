@@ -27,33 +27,29 @@ export const SSL_MODES = [
 /** The query parameters a `postgres://` URL may have. */
 const POSTGRES_PARAMS = ["table", "search_path", "sslmode", "application_name"];
 
+/** What a `mysql://` or `postgres://` URL names: a server, a database and a table. */
+export interface ServerSpec {
+  host: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database?: string;
+  table?: string;
+}
+
 /** What a token store URL names. */
 export type StoreSpec =
   | { kind: "memory" }
   | { kind: "kv"; path?: string }
   | { kind: "file"; path: string; format: "json" | "zoho-csv" }
   | { kind: "libsql"; url: string; authToken?: string; table?: string }
-  | {
-    kind: "mysql";
-    host: string;
-    port?: number;
-    user?: string;
-    password?: string;
-    database?: string;
-    table?: string;
-  }
-  | {
+  | ({ kind: "mysql" } & ServerSpec)
+  | ({
     kind: "postgres";
-    host: string;
-    port?: number;
-    user?: string;
-    password?: string;
-    database?: string;
-    table?: string;
     searchPath?: string;
     sslmode?: (typeof SSL_MODES)[number];
     applicationName?: string;
-  };
+  } & ServerSpec);
 
 function invalid(scheme: string, reason: string): TypeError {
   return new TypeError(
@@ -140,14 +136,7 @@ function serverUrl(
   scheme: string,
   text: string,
   params: readonly string[],
-): {
-  host: string;
-  port?: number;
-  user?: string;
-  password?: string;
-  database?: string;
-  query: URLSearchParams;
-} {
+): Omit<ServerSpec, "table"> & { query: URLSearchParams } {
   let url: URL;
   try {
     url = new URL(text);

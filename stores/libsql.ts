@@ -29,27 +29,28 @@
 import type { TokenStore } from "../core/token_store.ts";
 import { createClientFor, type LibsqlClient } from "./_libsql/client.ts";
 import { LIBSQL } from "./_libsql/dialect.ts";
-import { attachDialect, openOwned, SqlTokenStore } from "./_sql/store.ts";
+import {
+  attachDialect,
+  openOwned,
+  type SqlTableOptions,
+  SqlTokenStore,
+} from "./_sql/store.ts";
 
 export type {
   LibsqlClient,
   LibsqlResultSet,
   LibsqlStatement,
 } from "./_libsql/client.ts";
-export { SqlTokenStore } from "./_sql/store.ts";
+export { type SqlTableOptions, SqlTokenStore } from "./_sql/store.ts";
 
 /** Options of the {@linkcode LibsqlTokenStore} constructor. */
-export interface LibsqlTokenStoreOptions {
+export interface LibsqlTokenStoreOptions extends SqlTableOptions {
   /** An `@libsql/client` client; the store never closes it. */
   client: LibsqlClient;
-  /** Token table; default `"oauthtoken"`. */
-  table?: string;
-  /** Lease table; default `"<table>_lock"`. */
-  lockTable?: string;
 }
 
 /** Options of {@linkcode LibsqlTokenStore.open}. */
-export interface LibsqlOpenOptions {
+export interface LibsqlOpenOptions extends SqlTableOptions {
   /**
    * `libsql:`, `http(s):` or `ws(s):` (Web-standard client, no native code),
    * `file:` or `:memory:` (native client).
@@ -57,10 +58,6 @@ export interface LibsqlOpenOptions {
   url: string;
   /** Auth token of a remote database (Turso); never printed. */
   authToken?: string;
-  /** Token table; default `"oauthtoken"`. */
-  table?: string;
-  /** Lease table; default `"<table>_lock"`. */
-  lockTable?: string;
 }
 
 /**

@@ -29,12 +29,18 @@
 import type { TokenStore } from "../core/token_store.ts";
 import { createPool, type MysqlPool } from "./_mysql/client.ts";
 import { MYSQL } from "./_mysql/dialect.ts";
-import { openSettings } from "./_mysql/settings.ts";
+import { type MysqlOpenOptions, openSettings } from "./_mysql/settings.ts";
 import { validateTableName } from "./_sql/rows.ts";
-import { attachDialect, openOwned, SqlTokenStore } from "./_sql/store.ts";
+import {
+  attachDialect,
+  openOwned,
+  type SqlTableOptions,
+  SqlTokenStore,
+} from "./_sql/store.ts";
 
 export type { MysqlPool } from "./_mysql/client.ts";
-export { SqlTokenStore } from "./_sql/store.ts";
+export type { MysqlOpenOptions } from "./_mysql/settings.ts";
+export { type SqlTableOptions, SqlTokenStore } from "./_sql/store.ts";
 
 /**
  * Options of the {@linkcode MysqlTokenStore} constructor.
@@ -51,50 +57,9 @@ export { SqlTokenStore } from "./_sql/store.ts";
  * const store = new MysqlTokenStore(options);
  * ```
  */
-export interface MysqlTokenStoreOptions {
+export interface MysqlTokenStoreOptions extends SqlTableOptions {
   /** A `mysql2/promise` pool; the store never ends it. */
   pool: MysqlPool;
-  /** Token table; default `"oauthtoken"`. */
-  table?: string;
-  /** Lease table; default `"<table>_lock"`. */
-  lockTable?: string;
-}
-
-/**
- * Options of {@linkcode MysqlTokenStore.open}: a URL and/or separate fields
- * (a field given overrides the URL's), with the Zoho SDKs' defaults.
- *
- * @example Usage
- * ```ts ignore
- * import { type MysqlOpenOptions, MysqlTokenStore } from "@tokenstore/tokenstore/mysql";
- *
- * const options: MysqlOpenOptions = {
- *   url: "mysql://crm@db.internal:3306/zohooauth",
- *   password: Deno.env.get("MYSQL_PASSWORD"),
- *   connectionLimit: 4,
- * };
- * const store = await MysqlTokenStore.open(options);
- * ```
- */
-export interface MysqlOpenOptions {
-  /** `mysql://USER:PASSWORD@HOST:PORT/DATABASE` (also `mariadb://`, `?table=`). */
-  url?: string;
-  /** Default `"localhost"`. */
-  host?: string;
-  /** Default `3306`. */
-  port?: number;
-  /** Default `"root"`. */
-  user?: string;
-  /** Default none; never printed. */
-  password?: string;
-  /** Default `"zohooauth"`, the Zoho SDKs' database. */
-  database?: string;
-  /** Token table; default `"oauthtoken"`. */
-  table?: string;
-  /** Lease table; default `"<table>_lock"`. */
-  lockTable?: string;
-  /** Most connections the pool opens; default `10`. */
-  connectionLimit?: number;
 }
 
 /**

@@ -35,9 +35,17 @@ import type { TokenStore } from "../core/token_store.ts";
 import { createSql, type PostgresSql } from "./_postgres/client.ts";
 import { POSTGRES } from "./_postgres/dialect.ts";
 import { checkName } from "./_postgres/schema.ts";
-import { openSettings } from "./_postgres/settings.ts";
+import {
+  openSettings,
+  type PostgresOpenOptions,
+} from "./_postgres/settings.ts";
 import { validateTableName } from "./_sql/rows.ts";
-import { attachDialect, openOwned, SqlTokenStore } from "./_sql/store.ts";
+import {
+  attachDialect,
+  openOwned,
+  type SqlTableOptions,
+  SqlTokenStore,
+} from "./_sql/store.ts";
 
 export type {
   PostgresQueryable,
@@ -45,7 +53,8 @@ export type {
   PostgresRows,
   PostgresSql,
 } from "./_postgres/client.ts";
-export { SqlTokenStore } from "./_sql/store.ts";
+export type { PostgresOpenOptions } from "./_postgres/settings.ts";
+export { type SqlTableOptions, SqlTokenStore } from "./_sql/store.ts";
 
 /**
  * Options of the {@linkcode PostgresTokenStore} constructor.
@@ -62,48 +71,9 @@ export { SqlTokenStore } from "./_sql/store.ts";
  * const store = new PostgresTokenStore(options);
  * ```
  */
-export interface PostgresTokenStoreOptions {
+export interface PostgresTokenStoreOptions extends SqlTableOptions {
   /** An `npm:postgres` client (3.4 or later); the store never ends it. */
   sql: PostgresSql;
-  /** Token table; default `"oauthtoken"`. */
-  table?: string;
-  /** Lease table; default `"<table>_lock"`. */
-  lockTable?: string;
-}
-
-/**
- * Options of {@linkcode PostgresTokenStore.open}.
- *
- * @example Usage
- * ```ts ignore
- * import { type PostgresOpenOptions, PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
- *
- * const options: PostgresOpenOptions = {
- *   url: "postgres://postgres.project@aws-0-eu-central-1.pooler.supabase.com:6543/postgres?sslmode=require",
- *   password: Deno.env.get("SUPABASE_DB_PASSWORD"),
- *   prepare: false, // the transaction pooler keeps no prepared statements
- * };
- * const store = await PostgresTokenStore.open(options);
- * ```
- */
-export interface PostgresOpenOptions {
-  /**
-   * `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (also `postgresql://`),
-   * with optional `?table=`, `?search_path=` (the schema of the tables),
-   * `?sslmode=` (`disable`, the default, `allow`, `prefer`, `require`,
-   * `verify-full`) and `?application_name=`.
-   */
-  url: string;
-  /** Overrides the URL's password; never printed. */
-  password?: string;
-  /** Token table; default the URL's `?table=`, else `"oauthtoken"`. */
-  table?: string;
-  /** Lease table; default `"<table>_lock"`. */
-  lockTable?: string;
-  /** Most connections the client opens; default `10`. */
-  connectionLimit?: number;
-  /** Named prepared statements; default `true`. Turn off behind a transaction pooler (PgBouncer, Supabase port 6543). */
-  prepare?: boolean;
 }
 
 /**

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { SqlDialect } from "../_sql/dialect.ts";
+import { hasMethods, type SqlDialect } from "../_sql/dialect.ts";
 import { onConflictLease } from "../_sql/leases.ts";
 import { LIBSQL_FAULTS, type LibsqlClient } from "./client.ts";
 import { batchSave, prepareSchema } from "./schema.ts";
@@ -21,12 +21,8 @@ export const NOW_MS =
 export const LIBSQL: SqlDialect<LibsqlClient> = {
   name: "libSQL",
   clientOption: ["client", "an @libsql/client Client"],
-  isClient: (value): value is LibsqlClient => {
-    const client = value as Partial<LibsqlClient> | null;
-    return client !== null && typeof client === "object" &&
-      typeof client.execute === "function" &&
-      typeof client.batch === "function";
-  },
+  isClient: (value): value is LibsqlClient =>
+    hasMethods(value, "execute", "batch"),
   nowMs: NOW_MS,
   exactEquality: true,
   idEquals: "id = ?",

@@ -12,13 +12,12 @@
 import { newTokenId } from "../../core/id.ts";
 import { MAX_FIELD_LENGTH } from "../../core/token.ts";
 import type { QueryPlan } from "../../core/token_store.ts";
-import type { SqlSchema } from "../_sql/dialect.ts";
+import { type SqlSchema, sqlSchema } from "../_sql/dialect.ts";
 import {
-  COLUMNS,
   columnsOf,
-  EXPIRY_TIME_WIDTH,
   LOOKUP_COLUMNS,
   planToWhere,
+  tokenColumnsDdl,
 } from "../_sql/rows.ts";
 import { declaredLimit } from "../_sql/widths.ts";
 import {
@@ -33,14 +32,9 @@ import {
  * (`varchar(4096)`, `expiry_time varchar(24)`).
  */
 export function tokenTableDdl(table: string): string {
-  const columns = COLUMNS.map(([column]) =>
-    column === "id"
-      ? "id varchar(10) NOT NULL PRIMARY KEY"
-      : `${column} varchar(${
-        column === "expiry_time" ? EXPIRY_TIME_WIDTH : MAX_FIELD_LENGTH
-      })`
-  );
-  return `CREATE TABLE IF NOT EXISTS ${table} (${columns.join(", ")})`;
+  return `CREATE TABLE IF NOT EXISTS ${table} (${
+    tokenColumnsDdl(`varchar(${MAX_FIELD_LENGTH})`)
+  })`;
 }
 
 /** DDL of the lease table. */
@@ -108,14 +102,13 @@ export async function prepareSchema(
     new Set(info.map((row) => String(row.name))),
     where,
   );
-  return {
+  return sqlSchema({
     name: table,
     table,
     lockTable,
     columns,
-    columnList: columns.join(", "),
     limits: limitsOf(info),
-  };
+  });
 }
 
 /**

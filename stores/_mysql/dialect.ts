@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { SqlDialect } from "../_sql/dialect.ts";
+import { hasMethods, type SqlDialect } from "../_sql/dialect.ts";
 import { lockedSave } from "../_sql/transaction.ts";
 import {
   MYSQL_FAULTS,
@@ -26,12 +26,8 @@ export const NOW_MS = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
 export const MYSQL: SqlDialect<MysqlPool> = {
   name: "MySQL",
   clientOption: ["pool", "a mysql2/promise Pool"],
-  isClient: (value): value is MysqlPool => {
-    const pool = value as Partial<MysqlPool> | null;
-    return pool !== null && typeof pool === "object" &&
-      typeof pool.getConnection === "function" &&
-      typeof pool.execute === "function";
-  },
+  isClient: (value): value is MysqlPool =>
+    hasMethods(value, "getConnection", "execute"),
   nowMs: NOW_MS,
   exactEquality: false,
   // `BINARY` keeps a case-insensitive Zoho table from matching a look-alike id

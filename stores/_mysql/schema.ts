@@ -10,12 +10,12 @@
  * @module
  */
 
-import type { SqlSchema } from "../_sql/dialect.ts";
+import { type SqlSchema, sqlSchema } from "../_sql/dialect.ts";
 import {
-  COLUMNS,
   columnsOf,
-  EXPIRY_TIME_WIDTH,
+  LEASE_COLUMNS_DDL,
   LOOKUP_COLUMNS,
+  tokenColumnsDdl,
 } from "../_sql/rows.ts";
 import { mysqlLimit } from "../_sql/widths.ts";
 import {
@@ -42,24 +42,16 @@ export function quote(name: string): string {
  * `id varchar(10)`, `expiry_time varchar(24)`.
  */
 export function tokenTableDdl(table: string): string {
-  const columns = COLUMNS.map(([column]) =>
-    column === "id"
-      ? "id varchar(10) NOT NULL"
-      : column === "expiry_time"
-      ? `${column} varchar(${EXPIRY_TIME_WIDTH})`
-      : `${column} text`
-  );
   return `CREATE TABLE IF NOT EXISTS ${quote(table)} (${
-    columns.join(", ")
-  }, PRIMARY KEY (id)) ${TABLE_OPTIONS}`;
+    tokenColumnsDdl("text")
+  }) ${TABLE_OPTIONS}`;
 }
 
 /** DDL of the lease table. */
 export function lockTableDdl(lockTable: string): string {
   return `CREATE TABLE IF NOT EXISTS ${
     quote(lockTable)
-  } (lock_key varchar(255) NOT NULL PRIMARY KEY, ` +
-    `owner varchar(64) NOT NULL, expires_at bigint NOT NULL) ${TABLE_OPTIONS}`;
+  } (${LEASE_COLUMNS_DDL}) ${TABLE_OPTIONS}`;
 }
 
 /** Name of the index the store creates on a lookup column. */
@@ -168,12 +160,11 @@ export async function prepareSchema(
     await createIndex(pool, table, column, /text|blob/i.test(type));
   }
   if (lockNames.length === 0) await pool.query(lockTableDdl(lockTable));
-  return {
+  return sqlSchema({
     name: table,
     table: quote(table),
     lockTable: quote(lockTable),
     columns,
-    columnList: columns.join(", "),
     limits,
-  };
+  });
 }

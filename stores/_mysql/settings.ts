@@ -7,18 +7,39 @@
  */
 
 import type { PoolSettings } from "./client.ts";
+import type { SqlTableOptions } from "../_sql/store.ts";
 import { parseStoreUrl } from "../_store_url.ts";
 
-/** What `MysqlTokenStore.open` accepts (see `MysqlOpenOptions`). */
-export interface OpenFields {
+/**
+ * Options of `MysqlTokenStore.open`: a URL and/or separate fields
+ * (a field given overrides the URL's), with the Zoho SDKs' defaults.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { type MysqlOpenOptions, MysqlTokenStore } from "@tokenstore/tokenstore/mysql";
+ *
+ * const options: MysqlOpenOptions = {
+ *   url: "mysql://crm@db.internal:3306/zohooauth",
+ *   password: Deno.env.get("MYSQL_PASSWORD"),
+ *   connectionLimit: 4,
+ * };
+ * const store = await MysqlTokenStore.open(options);
+ * ```
+ */
+export interface MysqlOpenOptions extends SqlTableOptions {
+  /** `mysql://USER:PASSWORD@HOST:PORT/DATABASE` (also `mariadb://`, `?table=`). */
   url?: string;
+  /** Default `"localhost"`. */
   host?: string;
+  /** Default `3306`. */
   port?: number;
+  /** Default `"root"`. */
   user?: string;
+  /** Default none; never printed. */
   password?: string;
+  /** Default `"zohooauth"`, the Zoho SDKs' database. */
   database?: string;
-  table?: string;
-  lockTable?: string;
+  /** Most connections the pool opens; default `10`. */
   connectionLimit?: number;
 }
 
@@ -58,11 +79,9 @@ function text(name: string, value: unknown): string | undefined {
  * @throws {TypeError} for a URL that is not `mysql://` or `mariadb://`, or a
  * malformed field.
  */
-export function openSettings(options: OpenFields): {
+export function openSettings(options: MysqlOpenOptions): {
   settings: PoolSettings;
-  table?: string;
-  lockTable?: string;
-} {
+} & SqlTableOptions {
   const o = options ?? {};
   let fromUrl: Partial<PoolSettings> & { table?: string } = {};
   if (o.url !== undefined) {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { SqlDialect } from "../_sql/dialect.ts";
+import { hasMethods, type SqlDialect } from "../_sql/dialect.ts";
 import { onConflictLease } from "../_sql/leases.ts";
 import type { TransactionRules } from "../_sql/transaction.ts";
 import {
@@ -34,12 +34,8 @@ const TRANSACTIONS: TransactionRules<PostgresSql> = {
 export const POSTGRES: SqlDialect<PostgresSql> = {
   name: "PostgreSQL",
   clientOption: ["sql", "an npm:postgres client"],
-  isClient: (value): value is PostgresSql => {
-    const sql = value as Partial<PostgresSql> | null;
-    return (typeof sql === "function" || typeof sql === "object") &&
-      sql !== null && typeof sql.unsafe === "function" &&
-      typeof sql.reserve === "function";
-  },
+  isClient: (value): value is PostgresSql =>
+    hasMethods(value, "unsafe", "reserve"),
   checkName,
   nowMs: NOW_MS,
   exactEquality: true,

@@ -12,12 +12,12 @@
  */
 
 import { MAX_FIELD_LENGTH } from "../../core/token.ts";
-import type { SqlSchema } from "../_sql/dialect.ts";
+import { type SqlSchema, sqlSchema } from "../_sql/dialect.ts";
 import {
-  COLUMNS,
   columnsOf,
-  EXPIRY_TIME_WIDTH,
+  LEASE_COLUMNS_DDL,
   LOOKUP_COLUMNS,
+  tokenColumnsDdl,
 } from "../_sql/rows.ts";
 import { inTransaction, type TransactionRules } from "../_sql/transaction.ts";
 import { postgresLimit } from "../_sql/widths.ts";
@@ -51,21 +51,16 @@ export function checkName(name: string): void {
  * counts characters), `id varchar(10)`, `expiry_time varchar(24)`.
  */
 export function tokenTableDdl(table: string): string {
-  const columns = COLUMNS.map(([column]) =>
-    column === "id"
-      ? "id varchar(10) NOT NULL PRIMARY KEY"
-      : `${column} varchar(${
-        column === "expiry_time" ? EXPIRY_TIME_WIDTH : MAX_FIELD_LENGTH
-      })`
-  );
-  return `CREATE TABLE IF NOT EXISTS ${quote(table)} (${columns.join(", ")})`;
+  return `CREATE TABLE IF NOT EXISTS ${quote(table)} (${
+    tokenColumnsDdl(`varchar(${MAX_FIELD_LENGTH})`)
+  })`;
 }
 
 /** DDL of the lease table. */
 export function lockTableDdl(lockTable: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${quote(lockTable)} ` +
-    `(lock_key varchar(255) NOT NULL PRIMARY KEY, owner varchar(64) NOT NULL, ` +
-    `expires_at bigint NOT NULL)`;
+  return `CREATE TABLE IF NOT EXISTS ${
+    quote(lockTable)
+  } (${LEASE_COLUMNS_DDL})`;
 }
 
 function fnv1a(text: string): string {
@@ -155,18 +150,16 @@ export async function prepareSchema(
     });
     found = await catalogue(sql, table, lockTable);
   }
-  const columns = columnsOf(names(), where);
-  return {
+  return sqlSchema({
     name: table,
     table: quote(table),
     lockTable: quote(lockTable),
-    columns,
-    columnList: columns.join(", "),
+    columns: columnsOf(names(), where),
     limits: new Map(
       found.token.map((row) => [
         String(row.name).toLowerCase(),
         postgresLimit(String(row.type)),
       ]),
     ),
-  };
+  });
 }

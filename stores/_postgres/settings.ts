@@ -7,16 +7,38 @@
  * @module
  */
 
+import type { SqlTableOptions } from "../_sql/store.ts";
 import { parseStoreUrl } from "../_store_url.ts";
 import type { SqlSettings } from "./client.ts";
 
-/** What `PostgresTokenStore.open` accepts (see `PostgresOpenOptions`). */
-export interface OpenFields {
+/**
+ * Options of `PostgresTokenStore.open`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { type PostgresOpenOptions, PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
+ *
+ * const options: PostgresOpenOptions = {
+ *   url: "postgres://postgres.project@aws-0-eu-central-1.pooler.supabase.com:6543/postgres?sslmode=require",
+ *   password: Deno.env.get("SUPABASE_DB_PASSWORD"),
+ *   prepare: false, // the transaction pooler keeps no prepared statements
+ * };
+ * const store = await PostgresTokenStore.open(options);
+ * ```
+ */
+export interface PostgresOpenOptions extends SqlTableOptions {
+  /**
+   * `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (also `postgresql://`),
+   * with optional `?table=`, `?search_path=` (the schema of the tables),
+   * `?sslmode=` (`disable`, the default, `allow`, `prefer`, `require`,
+   * `verify-full`) and `?application_name=`.
+   */
   url: string;
+  /** Overrides the URL's password; never printed. */
   password?: string;
-  table?: string;
-  lockTable?: string;
+  /** Most connections the client opens; default `10`. */
   connectionLimit?: number;
+  /** Named prepared statements; default `true`. Turn off behind a transaction pooler (PgBouncer, Supabase port 6543). */
   prepare?: boolean;
 }
 
@@ -46,11 +68,9 @@ function option<T>(name: string, value: unknown, type: string): T | undefined {
  * @throws {TypeError} for a URL that is not `postgres://` or
  * `postgresql://`, or a malformed option.
  */
-export function openSettings(options: OpenFields): {
+export function openSettings(options: PostgresOpenOptions): {
   settings: SqlSettings;
-  table?: string;
-  lockTable?: string;
-} {
+} & SqlTableOptions {
   const o = options ?? {};
   const url = option<string>("url", o.url, "string");
   if (url === undefined) {

@@ -1,5 +1,6 @@
 /**
- * What a SQL dialect gives the store engine (`store.ts`): only what differs
+ * What a SQL dialect gives the store engine (`store.ts`), and two helpers
+ * dialects share: only what differs
  * between databases. Placeholders (the engine writes `?`; `run` rewrites
  * them if the driver wants `$1`), DDL and column types (`prepare`), the
  * upsert strategy (`save`, the lease statement), the database clock
@@ -89,4 +90,17 @@ export interface SqlDialect<C> {
   ): Promise<string>;
   /** Closes a client the store created. */
   close(client: C): Promise<void>;
+}
+
+/** A {@linkcode SqlSchema}, its column list joined. */
+export function sqlSchema(fields: Omit<SqlSchema, "columnList">): SqlSchema {
+  return { ...fields, columnList: fields.columns.join(", ") };
+}
+
+/** Whether a value is an object (or function) with these methods: a driver's client. */
+export function hasMethods(value: unknown, ...names: string[]): boolean {
+  const object = value as Record<string, unknown> | null;
+  return (typeof object === "object" || typeof object === "function") &&
+    object !== null &&
+    names.every((name) => typeof object[name] === "function");
 }

@@ -49,6 +49,26 @@ export const LOOKUP_COLUMNS: readonly string[] = [
  */
 export const EXPIRY_TIME_WIDTH = 24;
 
+/**
+ * The column definitions of a token table a store creates: Zoho's columns,
+ * `id varchar(10) NOT NULL PRIMARY KEY`, `expiry_time varchar(24)`, and
+ * `wide` (a type holding 4,096 characters) for every other one.
+ */
+export function tokenColumnsDdl(wide: string): string {
+  return COLUMNS.map(([column]) =>
+    column === "id"
+      ? "id varchar(10) NOT NULL PRIMARY KEY"
+      : `${column} ${
+        column === "expiry_time" ? `varchar(${EXPIRY_TIME_WIDTH})` : wide
+      }`
+  ).join(", ");
+}
+
+/** The column definitions of a lease table (MySQL, PostgreSQL). */
+export const LEASE_COLUMNS_DDL =
+  "lock_key varchar(255) NOT NULL PRIMARY KEY, owner varchar(64) NOT NULL, " +
+  "expires_at bigint NOT NULL";
+
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**

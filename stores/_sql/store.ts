@@ -33,7 +33,16 @@ import {
 } from "./rows.ts";
 import { checkRowFits } from "./widths.ts";
 
-/** Table names of a SQL store. */
+/**
+ * The table names every SQL store takes, in its constructor and `open`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import type { SqlTableOptions } from "@tokenstore/tokenstore";
+ *
+ * const tables: SqlTableOptions = { table: "crm_tokens" }; // leases in "crm_tokens_lock"
+ * ```
+ */
 export interface SqlTableOptions {
   /** Token table; default `"oauthtoken"`. */
   table?: string;
