@@ -84,7 +84,8 @@ export async function pipelinedSave(
       exec(SERIALISE, [schema.name, saveKey(plan, row)]),
     ]);
   } catch (error) {
-    if (isConnectionLost(error)) throw error; // see below
+    // a lost connection is already closed in the pool: not released (below)
+    if (isConnectionLost(error)) throw error;
     await exec("ROLLBACK").catch(() => {});
     reserved.release();
     throw error;
@@ -94,7 +95,10 @@ export async function pipelinedSave(
     ...planToWhere(plan).params,
     ...values.slice(1),
     ...values,
-  ]).then((result) => (upserted = true, result));
+  ]).then((result) => {
+    upserted = true;
+    return result;
+  });
   const commit = exec("COMMIT");
   try {
     const [result] = await Promise.all([upsert, commit]);

@@ -1,18 +1,17 @@
 /**
- * The transactional save strategy of the SQL store engine, for databases
- * whose client is a pool (MySQL, PostgreSQL): on one pooled connection,
- * begin; serialise the saves of one user (a dialect's transaction-scoped
- * lock, where row locks cannot cover a row that does not exist yet); lock
- * the rows the plan selects with `SELECT ... FOR UPDATE`; replace the one
- * that matches exactly, keeping its id, or insert; commit. A `COMMIT` that
- * got no answer is marked so that it is never run again.
+ * Transactions of the SQL store engine on a pooled connection (MySQL, and
+ * PostgreSQL's schema preparation), and the transactional save strategy
+ * (MySQL): begin; lock the rows the plan selects with `SELECT ... FOR
+ * UPDATE` (under `REPEATABLE READ` also the gap a missing row would go in);
+ * replace the one that matches exactly, keeping its id, or insert; commit.
+ * A `COMMIT` that got no answer is marked so that it is never run again.
  *
  * @module
  */
 
 import { newTokenId } from "../../core/id.ts";
 import { matchesPlan, type QueryPlan } from "../../core/token_store.ts";
-import type { SqlDialect, SqlResult, SqlRow, SqlValue } from "./dialect.ts";
+import type { SqlDialect, SqlResult, SqlValue } from "./dialect.ts";
 import { markOutcomeUnknown } from "./retry.ts";
 import { planToWhere, tokensOf } from "./rows.ts";
 
@@ -36,11 +35,6 @@ export interface TransactionRules<C> {
   session(client: C): Promise<SqlSession>;
   /** The statements that start a transaction. */
   readonly begin: readonly string[];
-  /**
-   * A statement taking a transaction-scoped lock on (table, key), binding
-   * both; none where `FOR UPDATE` also locks the gap a missing row would go in.
-   */
-  readonly serialise?: string;
 }
 
 /**
@@ -82,17 +76,6 @@ export async function inTransaction<C, T>(
 }
 
 /**
- * The key the saves of one token serialise on: its user when it has one
- * (every save of a user, by id or not, takes the same lock), else the first
- * condition of its plan.
- */
-function saveKey(plan: QueryPlan, row: SqlRow): string {
-  if (row[1] !== null) return `userName:${row[1]}`;
-  const [field, value] = plan.conditions[0];
-  return `${field}:${value}`;
-}
-
-/**
  * The transactional save strategy (see the module doc) as a dialect's
  * {@linkcode SqlDialect.save}.
  */
@@ -105,9 +88,6 @@ export function lockedSave<C>(
       const { table, columns, columnList } = schema;
       let existing: string | undefined;
       if (plan !== null) {
-        if (rules.serialise) {
-          await session.run(rules.serialise, [schema.name, saveKey(plan, row)]);
-        }
         const where = planToWhere(plan);
         const found = await session.run(
           `SELECT ${columnList} FROM ${table} WHERE ${where.sql} FOR UPDATE`,
