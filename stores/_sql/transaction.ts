@@ -10,7 +10,7 @@
  */
 
 import { newTokenId } from "../../core/id.ts";
-import { matchesPlan, type QueryPlan } from "../../core/token_store.ts";
+import { matchesPlan } from "../../core/token_store.ts";
 import type { SqlDialect, SqlResult, SqlValue } from "./dialect.ts";
 import { markOutcomeUnknown } from "./retry.ts";
 import { planToWhere, tokensOf } from "./rows.ts";
