@@ -95,7 +95,9 @@ export function urlSecrets(url: string | undefined): string[] {
   if (url === undefined) return [];
   try {
     const spec = parseStoreUrl(url);
-    if (spec.kind === "mysql") return spec.password ? [spec.password] : [];
+    if (spec.kind === "mysql" || spec.kind === "postgres") {
+      return spec.password ? [spec.password] : [];
+    }
     if (spec.kind === "libsql") return spec.authToken ? [spec.authToken] : [];
   } catch {
     // A malformed URL: hide everything after the scheme that looks secret.

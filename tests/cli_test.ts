@@ -164,7 +164,13 @@ Deno.test("cli bad usage exits 2 with a one-line error", async () => {
     `mongodb://root:${password}@h/db`,
   ]);
   assertFails(unknown, 2, 'Unsupported token store URL scheme "mongodb:"');
-  assertNoSecrets([badUrl, unknown], [password]);
+  const unreachable = await runCli([
+    "list",
+    "--store",
+    `postgres://root:${password}@127.0.0.1:1/db`,
+  ]);
+  assertEquals(unreachable.code, 1, unreachable.stderr);
+  assertNoSecrets([badUrl, unknown, unreachable], [password]);
 });
 
 Deno.test("cli list prints a table with relative expiry and which secrets are held", async () => {
