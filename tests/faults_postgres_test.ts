@@ -30,6 +30,15 @@ import {
 } from "./fixtures/secret_scan.ts";
 import { TcpProxy } from "./fixtures/tcp_proxy.ts";
 
+// postgres.js 3.4 (through Deno's node:net) may reject a promise of its own
+// that nobody can await when a cut socket ends (1 run in ~50 here): a driver
+// bug outside the store. Only that rejection is kept from ending the run.
+globalThis.addEventListener("unhandledrejection", (event) => {
+  if (/socket has been ended by the other party/.test(String(event.reason))) {
+    event.preventDefault();
+  }
+});
+
 const test = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 
