@@ -6,6 +6,7 @@
  * @module
  */
 
+import { HeldLease } from "./_lease.ts";
 import {
   decodeKeys,
   DecryptError,
@@ -254,7 +255,7 @@ export class TokenCipher {
 /**
  * Runs `fn` under the lease `key` of `lock` (directly when there is no
  * lock), polling up to `waitMs` while another holder has it; `undefined` if
- * the lease stayed taken.
+ * the lease stayed taken. The lease is renewed while `fn` runs.
  */
 export async function underLease<T>(
   lock: TokenLock | undefined,
@@ -265,12 +266,16 @@ export async function underLease<T>(
   if (lock === undefined) return await fn();
   const deadline = Date.now() + options.waitMs;
   for (;;) {
-    const lease = await lock.acquire(key, { ttlMs: options.ttlMs });
+    // the lease helper the refresh coordinator uses: renewed while `fn`
+    // runs, released with retries
+    const lease = await HeldLease.take(lock, key, options.ttlMs);
     if (lease !== null) {
+      const stop = lease.keepAlive();
       try {
         return await fn();
       } finally {
-        await lease.release().catch(() => {});
+        stop();
+        await lease.release();
       }
     }
     if (Date.now() >= deadline) return undefined;
