@@ -12,7 +12,7 @@
 
 import mysql from "mysql2/promise";
 import type { OAuthToken } from "../core/token.ts";
-import type { MysqlPool } from "../stores/_mysql/client.ts";
+import type { Pool as MysqlPool } from "mysql2/promise";
 import { MysqlTokenStore } from "../stores/mysql.ts";
 import { atUnload } from "./_data.ts";
 import { seedMysql } from "./_seed.ts";

@@ -17,7 +17,7 @@ import { DEFAULT_CSV_LAYOUT, formatZohoCsv } from "../stores/_file/zoho_csv.ts";
 import { formatTokenJson } from "../stores/_file/json.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";
 import type { LibsqlClient } from "../stores/_libsql/client.ts";
-import type { MysqlPool } from "../stores/_mysql/client.ts";
+import type { Pool as MysqlPool } from "mysql2/promise";
 import { COLUMN_LIST, COLUMNS, tokenToRow } from "../stores/_sql/rows.ts";
 import { atUnload } from "./_data.ts";
 import { expectedLayout } from "../tests/_kv_layout.ts";

@@ -12,7 +12,7 @@
  */
 
 import type { OAuthToken } from "../core/token.ts";
-import type { MysqlPool } from "../stores/_mysql/client.ts";
+import type { Pool as MysqlPool } from "mysql2/promise";
 import { COLUMN_LIST, COLUMNS, tokenToRow } from "../stores/_sql/rows.ts";
 import { collectGarbage, makeTokens } from "./_data.ts";
 import { openMysqlBench } from "./_mysql_tables.ts";

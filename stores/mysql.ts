@@ -38,7 +38,12 @@ import {
   SqlTokenStore,
 } from "./_sql/store.ts";
 
-export type { MysqlPool } from "./_mysql/client.ts";
+export type {
+  MysqlConnection,
+  MysqlPool,
+  MysqlQueryable,
+  MysqlQueryResult,
+} from "./_mysql/client.ts";
 export type { MysqlOpenOptions } from "./_mysql/settings.ts";
 export { type SqlTableOptions, SqlTokenStore } from "./_sql/store.ts";
 

@@ -382,7 +382,10 @@ if (MYSQL_URL === undefined) {
     assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
     const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
     assertEquals(lines[0], "t_lock");
-    assertStringIncludes(lines[1], "--no-npm");
+    assertStringIncludes(
+      lines[1],
+      'Cannot load the MySQL driver "mysql2/promise": install it',
+    );
   });
 
   test("MysqlTokenStore reports an unreachable server as BACKEND without the password", async () => {

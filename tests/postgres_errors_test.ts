@@ -155,6 +155,9 @@ if (POSTGRES_URL === undefined) {
     assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
     const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
     assertEquals(lines[0], "t_lock");
-    assertStringIncludes(lines[1], "--no-npm");
+    assertStringIncludes(
+      lines[1],
+      'Cannot load the PostgreSQL driver "postgres": install it',
+    );
   });
 }

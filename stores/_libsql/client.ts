@@ -7,6 +7,7 @@
  * @module
  */
 
+import { loadDriver } from "../_sql/driver.ts";
 import {
   backendError,
   type FaultRules,
@@ -85,16 +86,21 @@ export function clientKindFor(url: string): LibsqlClientKind {
 /**
  * Loads the right driver entry point and creates a client.
  *
- * @throws {TokenStoreError} `BACKEND` when the driver refuses the URL.
+ * @throws {TokenStoreError} `BACKEND` when the driver cannot be loaded, or
+ *   refuses the URL.
  */
 export async function createClientFor(
   url: string,
   authToken: string | undefined,
 ): Promise<LibsqlClient> {
   const kind = clientKindFor(url);
-  const { createClient } = kind === "web"
-    ? await import("@libsql/client/web")
-    : await import("@libsql/client");
+  const { createClient } = await loadDriver<
+    typeof import("@libsql/client")
+  >(
+    kind === "web" ? "@libsql/client/web" : "@libsql/client",
+    "libSQL",
+    "@libsql/client",
+  );
   try {
     return createClient({ url, authToken, timeout: BUSY_TIMEOUT_MS });
   } catch (error) {

@@ -1,6 +1,7 @@
 /**
- * Driver plumbing of the MySQL store: the `npm:mysql2` types (imported for
- * types only, so importing the store loads no driver), the pool created by
+ * Driver plumbing of the MySQL store: the part of an `npm:mysql2` pool it
+ * uses (declared here, so that importing the store loads no driver, not
+ * even its types), the pool created by
  * {@linkcode createPool} with a dynamic `import()`, transaction sessions on
  * pooled connections, and which driver errors are transient (deadlocks,
  * lock wait timeouts, duplicate keys, lost connections).
@@ -8,14 +9,40 @@
  * @module
  */
 
-import type { Pool, PoolConnection, ResultSetHeader } from "mysql2/promise";
 import type { SqlResult } from "../_sql/dialect.ts";
+import { loadDriver } from "../_sql/driver.ts";
 import { backendError, type FaultRules } from "../_sql/retry.ts";
 import type { SqlSession } from "../_sql/transaction.ts";
 
 /**
- * A `mysql2/promise` pool (its type only: importing the store loads
- * no driver).
+ * What a `mysql2/promise` statement resolves: the rows (or a result header
+ * with `affectedRows`), and the fields.
+ */
+export type MysqlQueryResult = [unknown, unknown];
+
+/** Something that runs SQL with `?` parameters: a pool or a connection. */
+export interface MysqlQueryable {
+  /** Runs one prepared statement. */
+  execute(
+    sql: string,
+    values?: (string | number | null)[],
+  ): Promise<MysqlQueryResult>;
+  /** Runs SQL text. */
+  query(sql: string): Promise<MysqlQueryResult>;
+}
+
+/** A connection taken from a {@linkcode MysqlPool}. */
+export interface MysqlConnection extends MysqlQueryable {
+  /** Gives the connection back to the pool. */
+  release(): void;
+  /** Closes the connection (the pool opens another). */
+  destroy(): void;
+}
+
+/**
+ * The part of a `mysql2/promise` pool the store uses: any
+ * `mysql.createPool(...)` pool fits it. Declared here so that importing the
+ * store loads no driver, not even its types (which need Node's).
  *
  * @example Usage
  * ```ts ignore
@@ -25,9 +52,12 @@ import type { SqlSession } from "../_sql/transaction.ts";
  * const pool: MysqlPool = mysql.createPool({ host: "127.0.0.1", user: "root", database: "zohooauth" });
  * ```
  */
-export type MysqlPool = Pool;
-/** A connection taken from a {@linkcode MysqlPool}. */
-export type MysqlConnection = PoolConnection;
+export interface MysqlPool extends MysqlQueryable {
+  /** Takes a connection of the pool (for a transaction). */
+  getConnection(): Promise<MysqlConnection>;
+  /** Closes every connection. */
+  end(): Promise<void>;
+}
 
 /** Connection settings of {@linkcode createPool}, defaults applied. */
 export interface PoolSettings {
@@ -45,9 +75,17 @@ export interface PoolSettings {
   connectionLimit: number;
 }
 
-/** Loads `npm:mysql2` and creates a pool; nothing connects until first use. */
+/**
+ * Loads `npm:mysql2` and creates a pool; nothing connects until first use.
+ *
+ * @throws {TokenStoreError} `BACKEND` when the driver cannot be loaded.
+ */
 export async function createPool(settings: PoolSettings): Promise<MysqlPool> {
-  const mysql = await import("mysql2/promise");
+  const mysql = await loadDriver<typeof import("mysql2/promise")>(
+    "mysql2/promise",
+    "MySQL",
+    "mysql2",
+  );
   try {
     return mysql.createPool({
       ...settings,
@@ -165,7 +203,8 @@ export async function mysqlSession(pool: MysqlPool): Promise<SqlSession> {
 export function resultOf(
   [result]: [unknown, unknown],
 ): SqlResult {
-  return Array.isArray(result)
-    ? { rows: result, rowsAffected: 0 }
-    : { rows: [], rowsAffected: (result as ResultSetHeader).affectedRows };
+  return Array.isArray(result) ? { rows: result, rowsAffected: 0 } : {
+    rows: [],
+    rowsAffected: (result as { affectedRows: number }).affectedRows,
+  };
 }

@@ -10,6 +10,7 @@
  */
 
 import type { SqlResult, SqlValue } from "../_sql/dialect.ts";
+import { loadDriver } from "../_sql/driver.ts";
 import { backendError, type FaultRules } from "../_sql/retry.ts";
 import type { SqlSession } from "../_sql/transaction.ts";
 
@@ -84,9 +85,13 @@ export interface SqlSettings {
  * use. Notices are dropped, a connection attempt gives up after 10 s, and
  * a connection lost is opened again after at most 0.1 s (the driver's default backoff grows to 20 s
  * during an outage, which would hold every call that long after it ends).
+ *
+ * @throws {TokenStoreError} `BACKEND` when the driver cannot be loaded.
  */
 export async function createSql(settings: SqlSettings): Promise<PostgresSql> {
-  const { default: postgres } = await import("postgres");
+  const { default: postgres } = await loadDriver<
+    { default: typeof import("postgres") }
+  >("postgres", "PostgreSQL");
   try {
     return postgres({
       host: settings.host,

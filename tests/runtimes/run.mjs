@@ -82,28 +82,6 @@ const KNOWN_FAILING = new Map([
       /ReferenceError: Deno is not defined/,
     ],
   ],
-  [
-    "workerd|Worker bundle of root builds",
-    [
-      "part B: mod.ts reaches the drivers (mysql2 needs events, net, tls, …; postgres node:buffer, …)",
-      /Could not resolve/,
-    ],
-  ],
-  [
-    "workerd|root Worker bundle: no driver code",
-    ["part B: mod.ts reaches the drivers", /does not build|driver modules/],
-  ],
-  [
-    "workerd|root Worker runs",
-    ["part B: the root Worker does not build", /does not build/],
-  ],
-  [
-    "tsc|root declarations type-check",
-    [
-      "part B: mysql2's types need @types/node (stores/_mysql/client.ts): NodeJS, Buffer, events, Symbol.dispose",
-      /TS2591|TS2503: Cannot find namespace 'NodeJS'/,
-    ],
-  ],
 ]);
 
 /** Whether a result is an expected failure (listed, and failing as listed). */

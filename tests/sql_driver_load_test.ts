@@ -1,0 +1,62 @@
+import { assertEquals, assertStringIncludes } from "@std/assert";
+
+Deno.test("an SQL store whose driver cannot be loaded fails with a BACKEND error naming what to install", async () => {
+  // `--no-npm`: every npm driver import fails, as it does when not installed
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-npm",
+      "--no-prompt",
+      "tests/fixtures/open_sql_no_npm.ts",
+    ],
+    cwd: new URL("../", import.meta.url),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  const stdout = new TextDecoder().decode(output.stdout);
+  assertEquals(output.code, 0, stderr);
+  const outcomes: {
+    url: string;
+    name?: string;
+    code?: string | null;
+    message?: string;
+    cause?: string;
+  }[] = JSON.parse(stdout);
+  const hint = (label: string, specifier: string, pkg: string) =>
+    `Cannot load the ${label} driver "${specifier}": install it (npm install ${pkg}, or deno add npm:${pkg})`;
+  assertEquals(
+    outcomes.map(({ name, code, message }) => ({ name, code, message })),
+    [
+      {
+        name: "TokenStoreError",
+        code: "BACKEND",
+        message: hint("libSQL", "@libsql/client", "@libsql/client"),
+      },
+      {
+        name: "TokenStoreError",
+        code: "BACKEND",
+        message: hint("libSQL", "@libsql/client/web", "@libsql/client"),
+      },
+      {
+        name: "TokenStoreError",
+        code: "BACKEND",
+        message: hint("MySQL", "mysql2/promise", "mysql2"),
+      },
+      {
+        name: "TokenStoreError",
+        code: "BACKEND",
+        message: hint("PostgreSQL", "postgres", "postgres"),
+      },
+    ],
+  );
+  // the resolver's error is kept as the cause
+  for (const outcome of outcomes) {
+    assertStringIncludes(outcome.cause ?? "", "npm");
+  }
+  // no password or auth token of the URLs is printed
+  assertEquals(
+    stdout.replaceAll(/"url":"[^"]*"/g, "").includes("s3cret"),
+    false,
+  );
+});
