@@ -1,4 +1,30 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
+import { DRIVER_RANGES, driverSpecifier } from "../stores/_sql/driver.ts";
+
+Deno.test("SQL drivers load on Deno as npm: specifiers with deno.json's version ranges, elsewhere by package name", async () => {
+  const denoJson = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  );
+  for (const [pkg, range] of Object.entries(DRIVER_RANGES)) {
+    assertEquals(`npm:${pkg}@${range}`, denoJson.imports[pkg]);
+  }
+  assertEquals(
+    driverSpecifier("mysql2/promise", "mysql2", true),
+    "npm:mysql2@^3/promise",
+  );
+  assertEquals(
+    driverSpecifier("@libsql/client/web", "@libsql/client", true),
+    "npm:@libsql/client@^0.18/web",
+  );
+  assertEquals(
+    driverSpecifier("postgres", "postgres", true),
+    "npm:postgres@^3",
+  );
+  assertEquals(
+    driverSpecifier("mysql2/promise", "mysql2", false),
+    "mysql2/promise",
+  );
+});
 
 Deno.test("an SQL store whose driver cannot be loaded fails with a BACKEND error naming what to install", async () => {
   // `--no-npm`: every npm driver import fails, as it does when not installed
