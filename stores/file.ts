@@ -6,8 +6,10 @@
  * - Writes are atomic: a temp file in the same directory, fsync, rename over
  *   the target. The file has mode 0600; it and its directory are created on
  *   the first save.
- * - Processes serialise through an exclusive lock on `<path>.lock`; every
- *   change re-reads the file under that lock, so none is lost.
+ * - Processes serialise through the lock file: `flock` on `<path>.lock`
+ *   (Deno) and the owner file `<path>.lock.owner`, created exclusively
+ *   (every runtime; Node and Bun have no `flock`). Every change re-reads the
+ *   file under that lock, so none is lost, whichever runtimes share it.
  * - Changes made concurrently in one process are group-committed: applied in
  *   call order to one read of the file under the lock and written in one
  *   atomic replacement, each call resolving (or rejecting) on its own. 1,000
@@ -29,7 +31,8 @@
  * - {@linkcode FileTokenStore.prototype.lock} keeps leases in
  *   `<path>.leases.json`, under the same lock.
  *
- * Uses the Deno file system APIs: not for Deno Deploy.
+ * Uses Deno's file system APIs, else `node:fs/promises` (Node, Bun; imported
+ * only then): not for Deno Deploy or Workers, which have no writable disk.
  *
  * @example Usage
  * ```ts ignore
@@ -44,7 +47,6 @@
  * @module
  */
 
-import { resolve } from "@std/path";
 import { newTokenId } from "../core/id.ts";
 import { type OAuthToken, validateId } from "../core/token.ts";
 import {
@@ -79,6 +81,7 @@ import { FileTokenLock } from "./_file/leases.ts";
 import { checkOptions } from "./_file/options.ts";
 import { readSnapshot, type Snapshot, statKey } from "./_file/atomic_io.ts";
 import { withFileLock } from "./_file/lock_file.ts";
+import { absolutePath } from "./_file/fs.ts";
 import { TokenMap } from "./_token_map.ts";
 
 /** Options of {@linkcode FileTokenStore}. */
@@ -143,7 +146,7 @@ export class FileTokenStore implements TokenStore {
    */
   constructor(options: FileTokenStoreOptions) {
     const { path, format, lockTimeoutMs } = checkOptions(options);
-    this.path = resolve(path);
+    this.path = absolutePath(path);
     this.format = format;
     this.backupPath = backupPath(this.path);
     this.#lockPath = `${this.path}.lock`;

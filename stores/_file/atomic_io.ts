@@ -1,6 +1,7 @@
 /**
  * File primitives the file store builds on: atomic replacement of a file
- * (temp file, fsync, rename, mode 0600) and a consistent snapshot read. The
+ * (temp file, fsync, rename, mode 0600) and a consistent snapshot read, over
+ * the runtime's file system (`fs.ts`: Deno's or `node:fs/promises`). The
  * lock file is `lock_file.ts`'s.
  *
  * @module
@@ -8,11 +9,12 @@
 
 import { dirname } from "@std/path";
 import { TokenStoreError } from "../../core/errors.ts";
+import { type FileInfo, fileSystem, type OpenFile } from "./fs.ts";
 
 /** Creates `dir` and its parents (mode 0700 for the ones it creates). */
 export async function makeDirectory(dir: string): Promise<void> {
   try {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    await (await fileSystem()).mkdir(dir, 0o700);
   } catch (error) {
     throw backendError(`Cannot create directory "${dir}"`, error);
   }
@@ -53,6 +55,7 @@ export async function writeFilesAtomic(
   text: string,
 ): Promise<string[]> {
   const bytes = new TextEncoder().encode(text);
+  const fs = await fileSystem();
   const written = await Promise.allSettled(
     paths.map((path) => writeTemp(`${path}.tmp`, bytes)),
   );
@@ -60,17 +63,17 @@ export async function writeFilesAtomic(
   if (failed !== -1) {
     // A partial copy holds secrets and, on a full disk, the last free blocks.
     await Promise.all(
-      paths.map((path) => Deno.remove(`${path}.tmp`).catch(() => {})),
+      paths.map((path) => fs.remove(`${path}.tmp`).catch(() => {})),
     );
     const { reason } = written[failed] as PromiseRejectedResult;
     throw backendError(`Cannot write "${paths[failed]}"`, reason);
   }
   for (const path of paths) {
     try {
-      await Deno.rename(`${path}.tmp`, path);
+      await fs.rename(`${path}.tmp`, path);
     } catch (error) {
       await Promise.all(
-        paths.map((path) => Deno.remove(`${path}.tmp`).catch(() => {})),
+        paths.map((path) => fs.remove(`${path}.tmp`).catch(() => {})),
       );
       throw backendError(`Cannot write "${path}"`, error);
     }
@@ -85,14 +88,15 @@ export async function writeFilesAtomic(
 
 /** Writes and fsyncs `temp` (mode 0600); resolves its stat key. */
 async function writeTemp(temp: string, bytes: Uint8Array): Promise<string> {
-  const file = await Deno.open(temp, {
+  const fs = await fileSystem();
+  const file = await fs.open(temp, {
     write: true,
     create: true,
     truncate: true,
     mode: 0o600,
   });
   try {
-    await Deno.chmod(temp, 0o600); // a temp file left by someone else
+    await fs.chmod(temp, 0o600); // a temp file left by someone else
     let written = 0;
     while (written < bytes.length) {
       written += await file.write(bytes.subarray(written));
@@ -100,18 +104,18 @@ async function writeTemp(temp: string, bytes: Uint8Array): Promise<string> {
     await file.sync();
     return keyOf(await file.stat());
   } finally {
-    file.close();
+    await file.close();
   }
 }
 
 /** Makes a rename durable; best effort (not every platform allows it). */
 async function syncDirectory(dir: string): Promise<void> {
   try {
-    const handle = await Deno.open(dir, { read: true });
+    const handle = await (await fileSystem()).open(dir, { read: true });
     try {
       await handle.sync();
     } finally {
-      handle.close();
+      await handle.close();
     }
   } catch {
     // durability of the rename only; the content is already synced
@@ -133,10 +137,11 @@ export interface Snapshot {
  * @throws {TokenStoreError} `BACKEND` on any other failure.
  */
 export async function statKey(path: string): Promise<string | null> {
+  const fs = await fileSystem();
   try {
-    return keyOf(await Deno.stat(path));
+    return keyOf(await fs.stat(path));
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
+    if (fs.isNotFound(error)) return null;
     throw backendError(`Cannot read "${path}"`, error);
   }
 }
@@ -161,11 +166,12 @@ let unstable = 0;
  * the content is not UTF-8.
  */
 export async function readSnapshot(path: string): Promise<Snapshot | null> {
-  let file: Deno.FsFile;
+  const fs = await fileSystem();
+  let file: OpenFile;
   try {
-    file = await Deno.open(path, { read: true });
+    file = await fs.open(path, { read: true });
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
+    if (fs.isNotFound(error)) return null;
     throw backendError(`Cannot read "${path}"`, error);
   }
   let key: string;
@@ -173,7 +179,7 @@ export async function readSnapshot(path: string): Promise<Snapshot | null> {
   try {
     for (let attempt = 1;; attempt++) {
       const info = await file.stat();
-      await file.seek(0, Deno.SeekMode.Start);
+      await file.rewind();
       bytes = await readAll(file, info.size);
       key = keyOf(info);
       if (key === keyOf(await file.stat()) && bytes.length === info.size) {
@@ -187,7 +193,7 @@ export async function readSnapshot(path: string): Promise<Snapshot | null> {
   } catch (error) {
     throw backendError(`Cannot read "${path}"`, error);
   } finally {
-    file.close();
+    await file.close();
   }
   let text: string;
   try {
@@ -202,7 +208,7 @@ export async function readSnapshot(path: string): Promise<Snapshot | null> {
   return { key, text };
 }
 
-async function readAll(file: Deno.FsFile, size: number): Promise<Uint8Array> {
+async function readAll(file: OpenFile, size: number): Promise<Uint8Array> {
   let buffer = new Uint8Array(Math.max(size, 1024));
   let length = 0;
   while (true) {
@@ -217,8 +223,8 @@ async function readAll(file: Deno.FsFile, size: number): Promise<Uint8Array> {
   }
 }
 
-function keyOf(info: Deno.FileInfo): string {
-  return `${info.ino ?? ""}:${info.size}:${info.mtime?.getTime() ?? ""}`;
+function keyOf(info: FileInfo): string {
+  return `${info.ino ?? ""}:${info.size}:${info.mtimeMs ?? ""}`;
 }
 
 /**

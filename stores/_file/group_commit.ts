@@ -125,6 +125,7 @@ export class GroupCommit<C, R> {
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       let batch: Queued<C, R>[] = [];
+      let outcomes: Outcome<R>[] | undefined;
       try {
         await withFileLock(
           this.#lockPath,
@@ -132,30 +133,36 @@ export class GroupCommit<C, R> {
           async () => {
             // everything queued until the lock was taken joins this commit
             batch = this.#queue.splice(0);
-            const outcomes = await this.#commit(batch.map((q) => q.change));
-            batch.forEach((queued, i) => {
-              const outcome = outcomes[i];
-              if (outcome.ok) queued.resolve(outcome.value);
-              else queued.reject(outcome.error);
-            });
+            outcomes = await this.#commit(batch.map((q) => q.change));
           },
           this.#queue[0].since,
         );
       } catch (error) {
-        if (batch.length > 0) {
+        if (batch.length > 0 && outcomes === undefined) {
           for (const queued of batch) queued.reject(error);
           continue;
         }
-        // the lock was not taken: in time for the oldest changes (younger
-        // ones wait on), or at all (the lock file cannot be opened)
-        const now = Date.now();
-        const expired = this.#queue.filter((q) =>
-          now - q.since >= this.#timeoutMs
-        );
-        const failed = new Set(expired.length > 0 ? expired : this.#queue);
-        this.#queue = this.#queue.filter((q) => !failed.has(q));
-        for (const queued of failed) queued.reject(error);
+        if (batch.length === 0) {
+          // the lock was not taken: in time for the oldest changes (younger
+          // ones wait on), or at all (the lock file cannot be opened)
+          const now = Date.now();
+          const expired = this.#queue.filter((q) =>
+            now - q.since >= this.#timeoutMs
+          );
+          const failed = new Set(expired.length > 0 ? expired : this.#queue);
+          this.#queue = this.#queue.filter((q) => !failed.has(q));
+          for (const queued of failed) queued.reject(error);
+          continue;
+        }
+        // committed, and only letting go of the lock failed: it stands
       }
+      // settled once the lock is released, so that a caller that goes on
+      // (or exits) finds the lock free and no lock file open
+      batch.forEach((queued, i) => {
+        const outcome = outcomes![i];
+        if (outcome.ok) queued.resolve(outcome.value);
+        else queued.reject(outcome.error);
+      });
     }
     // no await since the loop's last check: a change submitted from now on
     // starts the next drain

@@ -1,7 +1,9 @@
 /**
- * The file store's lock file: an exclusive lock on `<path>.lock` shared by
- * every process (and serialised within this one), polled with the one retry
- * helper's backoff until a timeout.
+ * The file store's lock, shared by every process (and serialised within this
+ * one): where the runtime has `flock` (Deno), an exclusive lock on
+ * `<path>.lock`; then, on every runtime, the owner file `<path>.lock.owner`
+ * created exclusively (`lock_owner.ts`), which is all Node and Bun have.
+ * Both are polled with the one retry helper's backoff until a timeout.
  *
  * @module
  */
@@ -10,24 +12,29 @@ import { dirname } from "@std/path";
 import { retry } from "../../core/_retry.ts";
 import { TokenStoreError } from "../../core/errors.ts";
 import { backendError, makeDirectory } from "./atomic_io.ts";
+import { type FileSystem, fileSystem, type OpenFile } from "./fs.ts";
+import { type OwnerHold, tryOwn } from "./lock_owner.ts";
 
 /** Callers waiting, per lock file, in this process (a promise chain). */
 const queues = new Map<string, Promise<void>>();
 
-/** Backoff cap of the first and of any later pause between two `tryLock` attempts (ms). */
+/** Backoff cap of the first and of any later pause between two attempts (ms). */
 const POLL_FIRST_MS = 2;
 const POLL_MAX_MS = 25;
 
-/** What a `tryLock` attempt throws when another process holds the lock. */
+/** What an attempt throws when another process holds the lock. */
 const HELD: unique symbol = Symbol("held");
 
 /**
- * Runs `fn` while holding the exclusive lock on `lockPath`: first in turn
- * among this process's callers, then through `Deno.FsFile.tryLock` polled
- * until `timeoutMs` has passed since `since` (default: the call; a caller
- * that waited already passes when it began). The lock file is created (mode
- * 0600, its directory too) if missing and never deleted. A process that dies
- * holding the lock releases it: the kernel drops the lock with the process.
+ * Runs `fn` while holding the exclusive lock of `lockPath`: first in turn
+ * among this process's callers, then, with `flock` (Deno), through
+ * `Deno.FsFile.tryLock` on `lockPath`, then by creating the owner file
+ * `<lockPath>.owner`, each polled until `timeoutMs` has passed since `since`
+ * (default: the call; a caller that waited already passes when it began).
+ * The lock file is created (mode 0600, its directory too) if missing and
+ * never deleted; the owner file is removed on the way out. A process that
+ * dies holding the lock releases the `flock` at once (the kernel drops it)
+ * and leaves an owner file the next holder finds stale (`lock_owner.ts`).
  *
  * @example Usage
  * ```ts ignore
@@ -51,20 +58,35 @@ export async function withFileLock<T>(
   const mine = new Promise<void>((resolve) => done = resolve);
   const tail = previous.then(() => mine);
   queues.set(lockPath, tail);
+  const timedOut = (error: unknown) => {
+    if (error !== HELD) throw error;
+    throw new TokenStoreError(
+      "BACKEND",
+      `Cannot lock "${lockPath}": timed out after ${timeoutMs} ms`,
+    );
+  };
   try {
     await previous;
-    const file = await openLockFile(lockPath);
+    const fs = await fileSystem();
+    const file = fs.flock ? await openLockFile(fs, lockPath) : null;
     try {
-      await lock(file, deadline).catch((error) => {
-        if (error !== HELD) throw error;
-        throw new TokenStoreError(
-          "BACKEND",
-          `Cannot lock "${lockPath}": timed out after ${timeoutMs} ms`,
-        );
-      });
-      return await fn();
+      if (file?.tryLock) {
+        const tryLock = file.tryLock;
+        await poll(async () => (await tryLock()) || undefined, deadline)
+          .catch(timedOut);
+      }
+      const owner: OwnerHold = await poll(
+        async () =>
+          (await tryOwn(`${lockPath}.owner`, file !== null)) ?? undefined,
+        deadline,
+      ).catch(timedOut);
+      try {
+        return await fn();
+      } finally {
+        await owner.release();
+      }
     } finally {
-      file.close(); // closing the descriptor releases the lock
+      await file?.close(); // closing the descriptor releases the flock
     }
   } finally {
     done();
@@ -72,10 +94,18 @@ export async function withFileLock<T>(
   }
 }
 
-/** Takes the lock on `file`, polling until `deadline`; rejects {@linkcode HELD} then. */
-function lock(file: Deno.FsFile, deadline: number): Promise<void> {
+/**
+ * Runs `attempt` until it resolves a value, polling until `deadline`;
+ * rejects {@linkcode HELD} then.
+ */
+function poll<T>(
+  attempt: () => Promise<T | undefined>,
+  deadline: number,
+): Promise<T> {
   return retry(async () => {
-    if (!(await file.tryLock(true))) throw HELD;
+    const value = await attempt();
+    if (value === undefined) throw HELD;
+    return value;
   }, {
     maxAttempts: Infinity,
     baseDelayMs: POLL_FIRST_MS,
@@ -86,9 +116,12 @@ function lock(file: Deno.FsFile, deadline: number): Promise<void> {
   });
 }
 
-async function openLockFile(lockPath: string): Promise<Deno.FsFile> {
+async function openLockFile(
+  fs: FileSystem,
+  lockPath: string,
+): Promise<OpenFile> {
   const open = () =>
-    Deno.open(lockPath, {
+    fs.open(lockPath, {
       read: true,
       write: true,
       create: true,
@@ -97,7 +130,7 @@ async function openLockFile(lockPath: string): Promise<Deno.FsFile> {
   try {
     return await open();
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
+    if (!fs.isNotFound(error)) {
       throw backendError(`Cannot open lock file "${lockPath}"`, error);
     }
   }

@@ -1,7 +1,8 @@
 /**
  * The Node and Bun checks: the `./core` smoke against a token endpoint this
  * process starts on 127.0.0.1, then the stores a server runtime can have
- * (libSQL `file:`, the file store, Deno KV's refusal off Deno), each imported
+ * (libSQL `file:`, the file store (`_file_checks.mjs`), Deno KV's refusal
+ * off Deno), each imported
  * through its package entry as a user on that runtime would.
  *
  * Run from the build folder (so that `@tokenstore/tokenstore` resolves to the
@@ -11,14 +12,17 @@
  * @module
  */
 
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { check, coreChecks, expect } from "./_core_checks.mjs";
+import { fileChecks } from "./_file_checks.mjs";
 import { REFRESH_TOKEN } from "./_constants.mjs";
 import { startTokenEndpoint } from "./_token_endpoint.mjs";
 
+const HERE = dirname(fileURLToPath(import.meta.url));
 const runtime = process.argv[2] ?? "node";
 const version = typeof globalThis.Bun === "object"
   ? `bun ${globalThis.Bun.version}`
@@ -102,37 +106,7 @@ try {
     }),
   );
 
-  results.push(
-    await check("file store", async () => {
-      const { FileTokenStore } = await import("@tokenstore/tokenstore/file");
-      const { OAuthToken } = await import("@tokenstore/tokenstore/core");
-      const path = join(dir, "tokens.json");
-      const store = new FileTokenStore({ path });
-      const saved = await store.saveToken(
-        new OAuthToken({
-          userName: "ada@example.com",
-          refreshToken: REFRESH_TOKEN,
-        }),
-      );
-      const again = new FileTokenStore({ path });
-      expect(
-        (await again.findTokenById(saved.id ?? ""))?.refreshToken ===
-          REFRESH_TOKEN,
-        "another store on the file did not read the token",
-      );
-      const mode = (await stat(path)).mode & 0o777;
-      expect(mode === 0o600, `file mode ${mode.toString(8)}, want 600`);
-      const lease = await store.lock.acquire("k", { ttlMs: 5_000 });
-      expect(lease != null, "lease not granted");
-      expect(
-        (await again.lock.acquire("k", { ttlMs: 5_000 })) == null,
-        "second lease granted",
-      );
-      await lease?.release();
-      await store.close?.();
-      await again.close?.();
-    }),
-  );
+  results.push(...await fileChecks({ dir, here: HERE }));
 
   results.push(
     await check("KV off Deno: TokenStoreError(BACKEND)", async () => {

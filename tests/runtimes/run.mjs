@@ -67,22 +67,7 @@ const TOOLS = {
  *
  * @type {Map<string, [string, RegExp]>}
  */
-const KNOWN_FAILING = new Map([
-  [
-    "node|file store",
-    [
-      "part B: stores/_file/*.ts call Deno.* (no node:fs/promises fallback)",
-      /ReferenceError: Deno is not defined/,
-    ],
-  ],
-  [
-    "bun|file store",
-    [
-      "part B: stores/_file/*.ts call Deno.* (no node:fs/promises fallback)",
-      /ReferenceError: Deno is not defined/,
-    ],
-  ],
-]);
+const KNOWN_FAILING = new Map([]);
 
 /** Whether a result is an expected failure (listed, and failing as listed). */
 function isKnown(r) {
