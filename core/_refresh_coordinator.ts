@@ -111,10 +111,17 @@ export class RefreshCoordinator {
     const key = `refresh:${id}`;
     const maxWaitMs = Math.max(2 * (holdMs + leaseTtlMs), 10 * pollIntervalMs);
     let waitedMs = 0;
+    // When the lease was last tried: a waiter reads the store often (the
+    // holder may finish any moment) but asks for the lease at most once per
+    // poll interval, so that waiters do not hold up the holder's own writes
+    // (a file store serialises both through one lock file).
+    let triedAt = -Infinity;
     for (let polls = 0;; polls++) {
       const current = await this.#read(id);
       if (!needsWork(current)) return current;
-      const lease = await HeldLease.take(lock, key, leaseTtlMs);
+      const due = waitedMs - triedAt >= pollIntervalMs;
+      if (due) triedAt = waitedMs;
+      const lease = due ? await HeldLease.take(lock, key, leaseTtlMs) : null;
       if (lease !== null) {
         let result: WorkResult | undefined;
         try {
