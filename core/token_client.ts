@@ -43,31 +43,15 @@ import {
   type TokenClientEventMap,
   type TokenClientEventType,
 } from "./_client_events.ts";
-import { type HeldLease, LeaseLostError } from "./_lease.ts";
 import { isTransient, Persister } from "./_persist.ts";
-import {
-  type NeedsWork,
-  RefreshCoordinator,
-  type Work,
-  type WorkResult,
-} from "./_refresh_coordinator.ts";
+import { type NeedsWork, RefreshCoordinator } from "./_refresh_coordinator.ts";
+import { RefreshWork } from "./_refresh_work.ts";
 import { RotationState } from "./_rotation.ts";
 import { SkewTracker } from "./_skew.ts";
 import { planKey, TokenCache, type TokenCacheOptions } from "./_token_cache.ts";
-import {
-  type EndpointConfig,
-  isOutcomeUnknown,
-  requestRevoke,
-  requestToken,
-  type TokenGrant,
-} from "./_token_endpoint.ts";
+import { type EndpointConfig, requestRevoke } from "./_token_endpoint.ts";
 import type { DataCenter } from "./data_centers.ts";
-import {
-  OAuthError,
-  RateLimitError,
-  TokenRevokedError,
-  TokenStoreError,
-} from "./errors.ts";
+import { OAuthError, TokenStoreError } from "./errors.ts";
 import { OAuthToken, type OAuthTokenInit } from "./token.ts";
 import { Wakeup } from "./_wakeup.ts";
 import {
@@ -130,10 +114,8 @@ export class TokenClient extends EventTarget {
   #endpoint: EndpointConfig;
   #coordinator: RefreshCoordinator;
   #persister: Persister;
-  #rotation: RotationState;
   #skew: SkewTracker;
-  /** What a holder's lease must outlast a request by. */
-  #marginMs: number;
+  #refresher: RefreshWork;
   #minRefreshIntervalMs: number;
   #forcedAt = new Map<string, number>();
   #cache: TokenCache;
@@ -160,14 +142,15 @@ export class TokenClient extends EventTarget {
     this.#authScheme = resolved.authScheme;
     this.#endpoint = resolved.endpoint;
     this.#minRefreshIntervalMs = resolved.minRefreshIntervalMs;
-    this.#marginMs = Math.min(resolved.leaseTtlMs, 5_000);
+    // what a holder's lease must outlast a request by
+    const marginMs = Math.min(resolved.leaseTtlMs, 5_000);
     this.#skew = new SkewTracker(resolved.skewMs, this.#now);
     this.#cache = new TokenCache(resolved.cache);
     const wakeup = new Wakeup(
       resolved.store,
       resolved.customSleep ? resolved.endpoint.sleep : undefined,
     );
-    this.#rotation = new RotationState(
+    const rotation = new RotationState(
       resolved.rotation,
       resolved.knownRotates,
       resolved.store.lock,
@@ -180,10 +163,25 @@ export class TokenClient extends EventTarget {
       sleep: resolved.endpoint.sleep,
       onFailed: (id, error) => emit(this, "persistfailed", { id, error }),
     });
+    this.#refresher = new RefreshWork({
+      endpoint: resolved.endpoint,
+      tokenUrl: resolved.tokenUrl,
+      clientId: resolved.clientId,
+      clientSecret: resolved.clientSecret,
+      redirectUrl: resolved.redirectUrl,
+      now: this.#now,
+      marginMs,
+      rotation,
+      skew: this.#skew,
+      persister: this.#persister,
+      cache: this.#cache,
+      events: this,
+      readById: (id) => this.#readById(id),
+    });
     this.#coordinator = new RefreshCoordinator({
       store: resolved.store,
       leaseTtlMs: resolved.leaseTtlMs,
-      holdMs: resolved.endpoint.timeoutMs + this.#marginMs,
+      holdMs: resolved.endpoint.timeoutMs + marginMs,
       pollIntervalMs: resolved.pollIntervalMs,
       wait: (id, ms) => wakeup.wait(id, ms),
       notify: (id) => wakeup.notify(id),
@@ -235,11 +233,19 @@ export class TokenClient extends EventTarget {
     const still = stored.accessToken !== undefined &&
       !stored.isExpired({ now: this.#now() });
     if (!still) {
-      return await this.#coordinator.run(id, this.#expiring, this.#work);
+      return await this.#coordinator.run(
+        id,
+        this.#expiring,
+        this.#refresher.work,
+      );
     }
     // Still valid: served now, refreshed in the background (one flight).
     if (!this.#coordinator.inFlight(id)) {
-      const ahead = this.#coordinator.run(id, this.#expiring, this.#work)
+      const ahead = this.#coordinator.run(
+        id,
+        this.#expiring,
+        this.#refresher.work,
+      )
         .catch(() => {}) // reported as a "refresherror" event
         .finally(() => this.#ahead.delete(ahead));
       this.#ahead.add(ahead);
@@ -282,7 +288,7 @@ export class TokenClient extends EventTarget {
       redirectUrl: this.#redirectUrl,
       grantToken: code,
     });
-    return (await this.#exchange(token, undefined)).token;
+    return (await this.#refresher.exchange(token, undefined)).token;
   }
 
   /**
@@ -317,7 +323,7 @@ export class TokenClient extends EventTarget {
     const stored = await this.#find(query);
     const secret = stored.refreshToken ?? stored.accessToken;
     if (secret !== undefined) {
-      const { clientId, clientSecret } = this.#credentials(stored);
+      const { clientId, clientSecret } = this.#refresher.credentials(stored);
       try {
         await requestRevoke(this.#endpoint, {
           url: this.revokeUrl,
@@ -453,7 +459,7 @@ export class TokenClient extends EventTarget {
   /** Refreshes token `id` unless its access token is no longer `seen`. */
   #refreshUnless(id: string, seen: string | undefined): Promise<OAuthToken> {
     const needsWork: NeedsWork = (token) => token.accessToken === seen;
-    return this.#coordinator.run(id, needsWork, this.#work);
+    return this.#coordinator.run(id, needsWork, this.#refresher.work);
   }
 
   /**
@@ -475,189 +481,4 @@ export class TokenClient extends EventTarget {
     this.#forcedAt.set(id, now);
     return true;
   }
-
-  #credentials(token: OAuthToken) {
-    return {
-      clientId: token.clientId ?? this.#clientId,
-      clientSecret: token.clientSecret ?? this.#clientSecret,
-      redirectUrl: token.redirectUrl ?? this.#redirectUrl,
-    };
-  }
-
-  /** Refreshes (or exchanges the grant of) a stored token and saves it. */
-  #work: Work = async (token, lease) => {
-    if (token.refreshToken !== undefined) {
-      return await this.#refreshToken(token, lease);
-    }
-    if (token.grantToken !== undefined && token.accessToken === undefined) {
-      return await this.#exchange(token, lease);
-    }
-    if (!token.isExpired({ now: this.#now() })) return { token };
-    throw new TokenStoreError(
-      "INVALID_TOKEN",
-      `Cannot refresh token "${token.id}": it has no refreshToken${
-        token.grantToken === undefined ? " or grantToken" : ""
-      }`,
-    );
-  };
-
-  /**
-   * Refreshes with the token's refresh token. On `invalid_grant` or an
-   * unknown outcome, re-reads the store: a newer refresh token there (another
-   * process refreshed) is used instead; otherwise the error stands, and
-   * `"revoked"` is reported when the refused token is still the stored one.
-   */
-  async #refreshToken(
-    token: OAuthToken,
-    lease: HeldLease | undefined,
-  ): Promise<WorkResult> {
-    const started = Date.now();
-    let current = token;
-    for (let round = 1;; round++) {
-      let failure: unknown;
-      try {
-        const { result, rotated } = await this.#refreshOnce(current, lease);
-        emit(this, "refresh", {
-          id: current.id,
-          rotated,
-          durationMs: Date.now() - started,
-        });
-        return result;
-      } catch (error) {
-        if (error instanceof LeaseLostError) throw error;
-        failure = error;
-      }
-      const unknown = isOutcomeUnknown(failure) ||
-        (failure instanceof OAuthError &&
-          failure.code === "refresh_outcome_unknown");
-      const refused = failure instanceof TokenRevokedError;
-      if ((unknown && this.#rotation.mayRotate) || refused) {
-        if (isOutcomeUnknown(failure)) await this.#rotation.mark(current);
-        const latest = await this.#readById(current.id!).catch(() => null);
-        const newer = latest !== null && latest.refreshToken !== undefined &&
-          latest.refreshToken !== current.refreshToken;
-        if (newer && round < 3) {
-          if (!this.#expiring(latest)) return { token: latest };
-          current = latest;
-          continue;
-        }
-        if (refused && latest?.refreshToken === current.refreshToken) {
-          this.#cache.delete(current.id!);
-          emit(this, "revoked", { id: current.id! });
-        }
-        if (isOutcomeUnknown(failure)) {
-          failure = outcomeUnknown(current.id!, failure);
-        }
-      }
-      emit(this, "refresherror", { id: current.id, error: failure });
-      throw failure;
-    }
-  }
-
-  async #refreshOnce(
-    token: OAuthToken,
-    lease: HeldLease | undefined,
-  ): Promise<{ result: WorkResult; rotated: boolean }> {
-    const rotating = this.#rotation.mayRotate;
-    if (rotating && await this.#rotation.isMarked(token)) {
-      throw outcomeUnknown(token.id!, undefined);
-    }
-    const presented = token.refreshToken!;
-    const { clientId, clientSecret } = this.#credentials(token);
-    const grant = await requestToken(this.#endpoint, {
-      url: this.tokenUrl,
-      params: {
-        grant_type: "refresh_token",
-        refresh_token: presented,
-        client_id: clientId,
-        client_secret: clientSecret,
-      },
-      secrets: [presented, clientSecret, token.accessToken],
-      resendUnknown: !rotating,
-      beforeSend: this.#covering(lease),
-      onError: (error) => this.#reportRateLimit(token.id, error),
-    });
-    const rotated = grant.refreshToken !== undefined &&
-      grant.refreshToken !== presented;
-    this.#rotation.learn(rotated);
-    return { result: await this.#persist(token, grant, lease), rotated };
-  }
-
-  async #exchange(
-    token: OAuthToken,
-    lease: HeldLease | undefined,
-  ): Promise<WorkResult> {
-    const started = Date.now();
-    const { clientId, clientSecret, redirectUrl } = this.#credentials(token);
-    let grant: TokenGrant;
-    try {
-      grant = await requestToken(this.#endpoint, {
-        url: this.tokenUrl,
-        params: {
-          grant_type: "authorization_code",
-          code: token.grantToken,
-          client_id: clientId,
-          client_secret: clientSecret,
-          redirect_uri: redirectUrl,
-        },
-        secrets: [token.grantToken, clientSecret],
-        // a code is single-use: sent twice, the server may revoke its tokens
-        resendUnknown: false,
-        beforeSend: this.#covering(lease),
-        onError: (error) => this.#reportRateLimit(token.id, error),
-      });
-    } catch (error) {
-      if (!(error instanceof LeaseLostError)) {
-        emit(this, "refresherror", { id: token.id, error });
-      }
-      throw error;
-    }
-    const result = await this.#persist(token, grant, lease);
-    emit(this, "refresh", {
-      id: result.token.id,
-      rotated: false,
-      durationMs: Date.now() - started,
-    });
-    return result;
-  }
-
-  /** Before each request: the lease must outlast its timeout plus the margin. */
-  #covering(
-    lease: HeldLease | undefined,
-  ): ((timeoutMs: number) => Promise<void>) | undefined {
-    if (lease === undefined) return undefined;
-    return (timeoutMs) => lease.cover(timeoutMs + this.#marginMs);
-  }
-
-  #reportRateLimit(id: string | undefined, error: unknown): void {
-    if (error instanceof RateLimitError) {
-      emit(this, "ratelimited", { id, retryAfterMs: error.retryAfterMs });
-    }
-  }
-
-  /** Saves the grant into the stored token, keeping its id and other fields. */
-  async #persist(
-    token: OAuthToken,
-    grant: TokenGrant,
-    lease: HeldLease | undefined,
-  ): Promise<WorkResult> {
-    const fresh = token.with({
-      accessToken: grant.accessToken,
-      expiresAt: grant.expiresAt,
-      refreshToken: grant.refreshToken ?? token.refreshToken,
-      apiDomain: grant.apiDomain ?? token.apiDomain,
-    });
-    const result = await this.#persister.save(fresh, token, lease);
-    this.#skew.issued(result.token, grant.lifetimeMs);
-    this.#cache.put(result.token);
-    return result;
-  }
-}
-
-function outcomeUnknown(id: string, cause: unknown): OAuthError {
-  return new OAuthError("refresh_outcome_unknown", {
-    description:
-      `The refresh of token "${id}" may have reached the server without an answer; its refresh token is not presented again because the server rotates refresh tokens (authorise again if no newer one is stored)`,
-    cause,
-  });
 }
