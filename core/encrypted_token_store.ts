@@ -38,13 +38,13 @@
  * @module
  */
 
-import { KEY_BYTES } from "./_crypto.ts";
+import { KEY_BYTES } from "./_crypto/aes.ts";
 import { isSecretField, type SecretField } from "./_fields.ts";
 import {
   type Keyring,
   type RekeyResult,
   TokenCipher,
-} from "./_token_cipher.ts";
+} from "./_crypto/token_cipher.ts";
 import type { OAuthToken, OAuthTokenInit } from "./token.ts";
 import {
   type Lease,

@@ -31,29 +31,29 @@
  * @module
  */
 
-import { authorizedFetch, type TokenFetchInit } from "./_authorized_fetch.ts";
+import { authorizedFetch, type TokenFetchInit } from "./_client/authorized_fetch.ts";
 import {
   describeQuery,
   resolveClientOptions,
   type RetryOptions,
   type TokenClientOptions,
-} from "./_client_options.ts";
+} from "./_client/options.ts";
 import {
   emit,
   type TokenClientEventMap,
   type TokenClientEventType,
-} from "./_client_events.ts";
-import { isTransient, Persister } from "./_persist.ts";
-import { type NeedsWork, RefreshCoordinator } from "./_refresh_coordinator.ts";
-import { RefreshWork } from "./_refresh_work.ts";
-import { RotationState } from "./_rotation.ts";
-import { SkewTracker } from "./_skew.ts";
-import { planKey, TokenCache, type TokenCacheOptions } from "./_token_cache.ts";
-import { type EndpointConfig, requestRevoke } from "./_token_endpoint.ts";
+} from "./_client/events.ts";
+import { isTransient, Persister } from "./_client/persist.ts";
+import { type NeedsWork, RefreshCoordinator } from "./_client/coordinator.ts";
+import { RefreshWork } from "./_client/work.ts";
+import { RotationState } from "./_client/rotation.ts";
+import { SkewTracker } from "./_client/skew.ts";
+import { planKey, TokenCache, type TokenCacheOptions } from "./_client/cache.ts";
+import { type EndpointConfig, requestRevoke } from "./_client/endpoint.ts";
 import type { DataCenter } from "./data_centers.ts";
 import { OAuthError, TokenStoreError } from "./errors.ts";
 import { OAuthToken, type OAuthTokenInit } from "./token.ts";
-import { Wakeup } from "./_wakeup.ts";
+import { Wakeup } from "./_client/wakeup.ts";
 import {
   type Lease,
   planQuery,

@@ -10,7 +10,7 @@ import {
   deriveFieldKey,
   fromBase64,
   toBase64Url,
-} from "../core/_crypto.ts";
+} from "../core/_crypto/aes.ts";
 import { EncryptedTokenStore } from "../core/encrypted_token_store.ts";
 import { OAuthToken } from "../core/token.ts";
 import type { TokenStore } from "../core/token_store.ts";

@@ -1,11 +1,11 @@
 /**
- * Waking waiters for another's refresh (core/_wakeup.ts): through the
+ * Waking waiters for another's refresh (core/_client/wakeup.ts): through the
  * client's own notification, a BroadcastChannel between clients of one
  * isolate (as between Deno Deploy isolates), and Deno KV `watch`.
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { pollDelay, Wakeup } from "../core/_wakeup.ts";
+import { pollDelay, Wakeup } from "../core/_client/wakeup.ts";
 import { OAuthToken } from "../core/token.ts";
 import { KvTokenStore } from "../stores/kv.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";

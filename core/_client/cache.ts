@@ -12,8 +12,8 @@
  * @module
  */
 
-import type { OAuthToken } from "./token.ts";
-import { matchesPlan, type QueryPlan } from "./token_store.ts";
+import type { OAuthToken } from "../token.ts";
+import { matchesPlan, type QueryPlan } from "../token_store.ts";
 
 /** Settings of the cache; `false` turns it off. */
 export interface TokenCacheOptions {

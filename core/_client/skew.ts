@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { OAuthToken } from "./token.ts";
+import type { OAuthToken } from "../token.ts";
 
 /** Access tokens remembered at most; the oldest is forgotten first. */
 const MAX_REMEMBERED = 10_000;

@@ -8,10 +8,10 @@
  * @module
  */
 
-import { redact, scrub } from "./_redact.ts";
-import { retry } from "./_retry.ts";
-import { OAuthError, RateLimitError, TokenRevokedError } from "./errors.ts";
-import { MAX_EXPIRES_AT } from "./token.ts";
+import { redact, scrub } from "../_redact.ts";
+import { retry } from "../_retry.ts";
+import { OAuthError, RateLimitError, TokenRevokedError } from "../errors.ts";
+import { MAX_EXPIRES_AT } from "../token.ts";
 
 /** How the client reaches the endpoint; every field resolved. */
 export interface EndpointConfig {

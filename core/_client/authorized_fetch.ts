@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { OAuthToken } from "./token.ts";
-import type { TokenQuery } from "./token_store.ts";
+import type { OAuthToken } from "../token.ts";
+import type { TokenQuery } from "../token_store.ts";
 
 /** `fetch` options plus the query of the token to authorise with. */
 export type TokenFetchInit = RequestInit & {

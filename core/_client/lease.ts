@@ -9,9 +9,9 @@
  * @module
  */
 
-import { retry } from "./_retry.ts";
-import { TokenStoreError } from "./errors.ts";
-import type { Lease, TokenLock } from "./token_store.ts";
+import { retry } from "../_retry.ts";
+import { TokenStoreError } from "../errors.ts";
+import type { Lease, TokenLock } from "../token_store.ts";
 
 /** The lease was lost (it expired and another holder took it): stop. */
 export class LeaseLostError extends TokenStoreError {

@@ -9,26 +9,26 @@
  * @module
  */
 
-import { emit } from "./_client_events.ts";
-import { type HeldLease, LeaseLostError } from "./_lease.ts";
-import type { Persister } from "./_persist.ts";
-import type { Work, WorkResult } from "./_refresh_coordinator.ts";
-import type { RotationState } from "./_rotation.ts";
-import type { SkewTracker } from "./_skew.ts";
-import type { TokenCache } from "./_token_cache.ts";
+import { emit } from "./events.ts";
+import { type HeldLease, LeaseLostError } from "./lease.ts";
+import type { Persister } from "./persist.ts";
+import type { Work, WorkResult } from "./coordinator.ts";
+import type { RotationState } from "./rotation.ts";
+import type { SkewTracker } from "./skew.ts";
+import type { TokenCache } from "./cache.ts";
 import {
   type EndpointConfig,
   isOutcomeUnknown,
   requestToken,
   type TokenGrant,
-} from "./_token_endpoint.ts";
+} from "./endpoint.ts";
 import {
   OAuthError,
   RateLimitError,
   TokenRevokedError,
   TokenStoreError,
-} from "./errors.ts";
-import type { OAuthToken } from "./token.ts";
+} from "../errors.ts";
+import type { OAuthToken } from "../token.ts";
 
 /** What the refresh work needs from its client. */
 export interface RefreshWorkConfig {

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { TokenStore } from "./token_store.ts";
+import type { TokenStore } from "../token_store.ts";
 
 /** A store that can tell when token `id` changes (Deno KV). */
 export interface WatchableStore extends TokenStore {

@@ -14,8 +14,8 @@
  * @module
  */
 
-import type { OAuthToken } from "./token.ts";
-import type { TokenLock } from "./token_store.ts";
+import type { OAuthToken } from "../token.ts";
+import type { TokenLock } from "../token_store.ts";
 
 /** How long a refresh token stays marked across processes: 30 days. */
 const MARK_TTL_MS = 30 * 24 * 3600_000;

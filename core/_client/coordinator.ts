@@ -15,11 +15,11 @@
  * @module
  */
 
-import { HeldLease, LeaseLostError } from "./_lease.ts";
-import { pollDelay } from "./_wakeup.ts";
-import { TokenStoreError } from "./errors.ts";
-import type { OAuthToken } from "./token.ts";
-import type { TokenStore } from "./token_store.ts";
+import { HeldLease, LeaseLostError } from "./lease.ts";
+import { pollDelay } from "./wakeup.ts";
+import { TokenStoreError } from "../errors.ts";
+import type { OAuthToken } from "../token.ts";
+import type { TokenStore } from "../token_store.ts";
 
 /** Whether a stored token still needs the work (refresh or exchange). */
 export type NeedsWork = (token: OAuthToken) => boolean;
@@ -51,7 +51,7 @@ export interface CoordinatorConfig {
   holdMs: number;
   /** The longest wait between two reads of a waiter; the first ones are shorter. */
   pollIntervalMs: number;
-  /** Waits `ms` at most for news of token `id` (the wake-up of `_wakeup.ts`). */
+  /** Waits `ms` at most for news of token `id` (the wake-up of `wakeup.ts`). */
   wait: (id: string, ms: number) => Promise<void>;
   /** Tells waiters here and elsewhere that token `id` was refreshed. */
   notify: (id: string) => void;

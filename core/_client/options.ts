@@ -4,12 +4,12 @@
  * @module
  */
 
-import { redact } from "./_redact.ts";
-import type { TokenCacheOptions } from "./_token_cache.ts";
-import type { EndpointConfig } from "./_token_endpoint.ts";
-import { DATA_CENTERS, type DataCenter, isDataCenter } from "./data_centers.ts";
-import { SECRET_FIELDS } from "./token.ts";
-import type { TokenQuery, TokenStore } from "./token_store.ts";
+import { redact } from "../_redact.ts";
+import type { TokenCacheOptions } from "./cache.ts";
+import type { EndpointConfig } from "./endpoint.ts";
+import { DATA_CENTERS, type DataCenter, isDataCenter } from "../data_centers.ts";
+import { SECRET_FIELDS } from "../token.ts";
+import type { TokenQuery, TokenStore } from "../token_store.ts";
 
 /** Retry settings for requests to the token endpoint. */
 export interface RetryOptions {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { HeldLease } from "./_lease.ts";
+import { HeldLease } from "../_client/lease.ts";
 import {
   decodeKeys,
   DecryptError,
@@ -18,11 +18,11 @@ import {
   isEncrypted,
   keyIdOf,
   PREFIX,
-} from "./_crypto.ts";
-import { type SecretField, SECRETS } from "./_fields.ts";
-import { TokenStoreError } from "./errors.ts";
-import { MAX_FIELD_LENGTH, OAuthToken, type OAuthTokenInit } from "./token.ts";
-import type { TokenLock, TokenStore } from "./token_store.ts";
+} from "./aes.ts";
+import { type SecretField, SECRETS } from "../_fields.ts";
+import { TokenStoreError } from "../errors.ts";
+import { MAX_FIELD_LENGTH, OAuthToken, type OAuthTokenInit } from "../token.ts";
+import type { TokenLock, TokenStore } from "../token_store.ts";
 
 /** The configured keys, derived. */
 export interface Keyring {
