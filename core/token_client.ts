@@ -31,7 +31,10 @@
  * @module
  */
 
-import { authorizedFetch, type TokenFetchInit } from "./_client/authorized_fetch.ts";
+import {
+  authorizedFetch,
+  type TokenFetchInit,
+} from "./_client/authorized_fetch.ts";
 import {
   describeQuery,
   resolveClientOptions,
@@ -48,7 +51,11 @@ import { type NeedsWork, RefreshCoordinator } from "./_client/coordinator.ts";
 import { RefreshWork } from "./_client/work.ts";
 import { RotationState } from "./_client/rotation.ts";
 import { SkewTracker } from "./_client/skew.ts";
-import { planKey, TokenCache, type TokenCacheOptions } from "./_client/cache.ts";
+import {
+  planKey,
+  TokenCache,
+  type TokenCacheOptions,
+} from "./_client/cache.ts";
 import { type EndpointConfig, requestRevoke } from "./_client/endpoint.ts";
 import type { DataCenter } from "./data_centers.ts";
 import { OAuthError, TokenStoreError } from "./errors.ts";

@@ -7,7 +7,11 @@
 import { redact } from "../_redact.ts";
 import type { TokenCacheOptions } from "./cache.ts";
 import type { EndpointConfig } from "./endpoint.ts";
-import { DATA_CENTERS, type DataCenter, isDataCenter } from "../data_centers.ts";
+import {
+  DATA_CENTERS,
+  type DataCenter,
+  isDataCenter,
+} from "../data_centers.ts";
 import { SECRET_FIELDS } from "../token.ts";
 import type { TokenQuery, TokenStore } from "../token_store.ts";
 

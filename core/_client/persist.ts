@@ -15,7 +15,11 @@ import type { HeldLease } from "./lease.ts";
 import { retry } from "../_retry.ts";
 import { TokenStoreError } from "../errors.ts";
 import type { OAuthToken } from "../token.ts";
-import { matchesPlan, type QueryPlan, type TokenStore } from "../token_store.ts";
+import {
+  matchesPlan,
+  type QueryPlan,
+  type TokenStore,
+} from "../token_store.ts";
 
 /** Settings of a {@linkcode Persister}. */
 export interface PersistConfig {
