@@ -19,15 +19,18 @@
  * same atomic operation and listed in the record under `"$spilled"`.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
  * const store = await KvTokenStore.open({ path: ":memory:" });
- * await store.saveToken(
+ * const saved = await store.saveToken(
  *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
  * );
- * console.log((await store.findToken({ userName: "ada@example.com" }))?.id);
+ * const found = await store.findToken({ userName: "ada@example.com" });
+ * assertEquals(found?.id, saved.id);
+ * assertEquals(found?.refreshToken, "1000.r");
  * await store.close();
  * ```
  *
@@ -107,7 +110,8 @@ export interface KvTokenStoreOpenOptions {
  * consistently indexed.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
@@ -116,8 +120,14 @@ export interface KvTokenStoreOpenOptions {
  * const saved = await store.saveToken(
  *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
  * );
- * console.log((await store.findTokenById(saved.id!))?.userName); // "ada@example.com"
- * kv.close();
+ * assertEquals(
+ *   (await store.findTokenById(saved.id!))?.userName,
+ *   "ada@example.com",
+ * );
+ * // Every key the store writes is under the prefix.
+ * const entry = await kv.get(["app", "tokens", "token", saved.id!]);
+ * assertEquals(entry.value !== null, true);
+ * kv.close(); // the store never closes a database it was given
  * ```
  */
 export class KvTokenStore implements TokenStore {
@@ -155,11 +165,25 @@ export class KvTokenStore implements TokenStore {
    * closes that database.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
    * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
    *
-   * const store = await KvTokenStore.open({ path: "./tokens.sqlite3" });
+   * const dir = await Deno.makeTempDir();
+   * const path = join(dir, "tokens.sqlite3");
+   * const store = await KvTokenStore.open({ path });
+   * await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+   * );
    * await store.close();
+   *
+   * // Another process, or this one after a restart, sees the token.
+   * const again = await KvTokenStore.open({ path });
+   * assertEquals((await again.getTokens()).length, 1);
+   * await again.close();
+   * await Deno.remove(dir, { recursive: true });
    * ```
    *
    * @param options Where the database is, the key prefix and the read consistency.
@@ -188,11 +212,18 @@ export class KvTokenStore implements TokenStore {
    * Finds a token by the matching rules, through the indexes.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
    *
    * const store = await KvTokenStore.open({ path: ":memory:" });
-   * console.log(await store.findToken({ userName: "nobody@example.com" })); // null
+   * await store.saveToken(
+   *   new OAuthToken({ refreshToken: "1000.r", clientId: "1000.C" }),
+   * );
+   * const found = await store.findToken({ refreshToken: "1000.r" });
+   * assertEquals(found?.clientId, "1000.C");
+   * assertEquals(await store.findToken({ userName: "nobody@example.com" }), null);
    * await store.close();
    * ```
    *
@@ -216,7 +247,8 @@ export class KvTokenStore implements TokenStore {
    * atomic operation with its index entries, retried on conflict.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
    * import { OAuthToken } from "@tokenstore/tokenstore";
    *
@@ -224,7 +256,12 @@ export class KvTokenStore implements TokenStore {
    * const saved = await store.saveToken(
    *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
    * );
-   * console.log(saved.id?.length); // 10
+   * // Saving the same user again updates that token in place.
+   * const updated = await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", accessToken: "1000.a" }),
+   * );
+   * assertEquals(updated.id, saved.id);
+   * assertEquals((await store.getTokens()).length, 1);
    * await store.close();
    * ```
    *
@@ -257,11 +294,15 @@ export class KvTokenStore implements TokenStore {
    * Deletes the token with this id, with its index entries.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
    *
    * const store = await KvTokenStore.open({ path: ":memory:" });
-   * console.log(await store.deleteToken("a1")); // false
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * assertEquals(await store.deleteToken(saved.id!), true);
+   * assertEquals(await store.deleteToken(saved.id!), false);
    * await store.close();
    * ```
    *
@@ -282,11 +323,21 @@ export class KvTokenStore implements TokenStore {
    * Every stored token, paged through the whole prefix.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
    *
    * const store = await KvTokenStore.open({ path: ":memory:" });
-   * console.log(await store.getTokens()); // []
+   * assertEquals(await store.getTokens(), []);
+   * await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.a" }),
+   * );
+   * await store.saveToken(
+   *   new OAuthToken({ userName: "bob@example.com", refreshToken: "1000.b" }),
+   * );
+   * const users = (await store.getTokens()).map((token) => token.userName);
+   * assertEquals(users.sort(), ["ada@example.com", "bob@example.com"]);
    * await store.close();
    * ```
    *
@@ -304,11 +355,15 @@ export class KvTokenStore implements TokenStore {
    * Leases are kept (they expire by themselves).
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
    *
    * const store = await KvTokenStore.open({ path: ":memory:" });
+   * await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
    * await store.deleteTokens();
+   * assertEquals(await store.getTokens(), []);
    * await store.close();
    * ```
    */
@@ -323,11 +378,15 @@ export class KvTokenStore implements TokenStore {
    * The token with this id.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
    *
    * const store = await KvTokenStore.open({ path: ":memory:" });
-   * console.log(await store.findTokenById("a1")); // null
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * assertEquals((await store.findTokenById(saved.id!))?.refreshToken, "1000.r");
+   * assertEquals(await store.findTokenById("a1"), null);
    * await store.close();
    * ```
    *
@@ -385,11 +444,15 @@ export class KvTokenStore implements TokenStore {
    * database given to the constructor is left open for its owner.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertRejects } from "@std/assert";
    * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   * import { TokenStoreError } from "@tokenstore/tokenstore";
    *
    * const store = await KvTokenStore.open({ path: ":memory:" });
    * await store.close();
+   * // A closed store refuses every call.
+   * await assertRejects(() => store.getTokens(), TokenStoreError);
    * ```
    */
   close(): Promise<void> {
