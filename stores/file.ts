@@ -35,13 +35,28 @@
  * only then): not for Deno Deploy or Workers, which have no writable disk.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { join } from "@std/path";
  * import { FileTokenStore } from "@tokenstore/tokenstore/file";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
- * const store = new FileTokenStore({ path: "./tokens/sdk_tokens.txt", format: "zoho-csv" });
- * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * console.log((await store.findToken({ userName: "ada@example.com" }))?.id);
+ * const dir = await Deno.makeTempDir();
+ * const path = join(dir, "sdk_tokens.txt");
+ * const store = new FileTokenStore({ path, format: "zoho-csv" });
+ * await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * const found = await store.findToken({ userName: "ada@example.com" });
+ * assertEquals(found?.refreshToken, "1000.r");
+ * // The Zoho SDKs' own layout, which they can keep reading:
+ * const [header] = (await Deno.readTextFile(path)).split("\n");
+ * assertEquals(
+ *   header,
+ *   "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain",
+ * );
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
@@ -112,15 +127,25 @@ interface Index {
  * processes (see the module documentation).
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { join } from "@std/path";
  * import { FileTokenStore } from "@tokenstore/tokenstore/file";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
- * const store = new FileTokenStore({ path: "./tokens.json" });
+ * const dir = await Deno.makeTempDir();
+ * const path = join(dir, "tokens.json");
+ * const store = new FileTokenStore({ path });
  * const saved = await store.saveToken(
  *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
  * );
- * console.log((await store.findTokenById(saved.id!))?.userName); // "ada@example.com"
+ * // Another store on the same file (another process, say) sees the token.
+ * const other = new FileTokenStore({ path });
+ * assertEquals(
+ *   (await other.findTokenById(saved.id!))?.userName,
+ *   "ada@example.com",
+ * );
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class FileTokenStore implements TokenStore {
@@ -167,8 +192,31 @@ export class FileTokenStore implements TokenStore {
    * Finds a token by the matching rules.
    *
    * @example Usage
-   * ```ts ignore
-   * const token = await store.findToken({ userName: "ada@example.com", clientId: "1000.C" });
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
+   * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const store = new FileTokenStore({ path: join(dir, "tokens.json") });
+   * await store.saveToken(
+   *   new OAuthToken({
+   *     userName: "ada@example.com",
+   *     clientId: "1000.C",
+   *     refreshToken: "1000.r",
+   *   }),
+   * );
+   * const token = await store.findToken({
+   *   userName: "ada@example.com",
+   *   clientId: "1000.C",
+   * });
+   * assertEquals(token?.refreshToken, "1000.r");
+   * assertEquals(
+   *   await store.findToken({ userName: "ada@example.com", clientId: "1000.D" }),
+   *   null,
+   * );
+   * await Deno.remove(dir, { recursive: true });
    * ```
    *
    * @param query A query or a token (merge semantics).
@@ -186,9 +234,26 @@ export class FileTokenStore implements TokenStore {
    * anything is read) rejects only its own call.
    *
    * @example Usage
-   * ```ts ignore
-   * const saved = await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
-   * console.log(saved.id);
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
+   * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const store = new FileTokenStore({ path: join(dir, "tokens.json") });
+   * const saved = await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+   * );
+   * // The same user again: its fields replace the stored ones, same id.
+   * const updated = await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r2" }),
+   * );
+   * assertEquals(updated.id, saved.id);
+   * assertEquals((await store.getTokens()).map((t) => t.refreshToken), [
+   *   "1000.r2",
+   * ]);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    *
    * @param token The token.
@@ -214,8 +279,18 @@ export class FileTokenStore implements TokenStore {
    * Deletes the token with this id.
    *
    * @example Usage
-   * ```ts ignore
-   * console.log(await store.deleteToken("a1")); // false when there is none
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
+   * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const store = new FileTokenStore({ path: join(dir, "tokens.json") });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * assertEquals(await store.deleteToken(saved.id!), true);
+   * assertEquals(await store.deleteToken(saved.id!), false);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    *
    * @param id The id.
@@ -234,8 +309,20 @@ export class FileTokenStore implements TokenStore {
    * Every stored token, in file order.
    *
    * @example Usage
-   * ```ts ignore
-   * console.log((await store.getTokens()).length);
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
+   * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const store = new FileTokenStore({ path: join(dir, "tokens.json") });
+   * assertEquals(await store.getTokens(), []); // no file yet
+   * await store.saveToken(new OAuthToken({ refreshToken: "1000.a" }));
+   * await store.saveToken(new OAuthToken({ refreshToken: "1000.b" }));
+   * const tokens = await store.getTokens();
+   * assertEquals(tokens.map((token) => token.refreshToken), ["1000.a", "1000.b"]);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    *
    * @returns The tokens.
@@ -248,8 +335,20 @@ export class FileTokenStore implements TokenStore {
    * Deletes every stored token (the CSV header stays).
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
+   * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const path = join(dir, "sdk_tokens.txt");
+   * const store = new FileTokenStore({ path, format: "zoho-csv" });
+   * await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
    * await store.deleteTokens();
+   * assertEquals(await store.getTokens(), []);
+   * assertEquals((await Deno.readTextFile(path)).startsWith("id,user_name,"), true);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async deleteTokens(): Promise<void> {
@@ -265,8 +364,18 @@ export class FileTokenStore implements TokenStore {
    * The token with this id.
    *
    * @example Usage
-   * ```ts ignore
-   * console.log(await store.findTokenById("a1")); // null when there is none
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
+   * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const store = new FileTokenStore({ path: join(dir, "tokens.json") });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * assertEquals((await store.findTokenById(saved.id!))?.refreshToken, "1000.r");
+   * assertEquals(await store.findTokenById("a1"), null);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    *
    * @param id The id.
@@ -282,8 +391,19 @@ export class FileTokenStore implements TokenStore {
    * so there is nothing else to release; it keeps working if used again.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
+   * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const store = new FileTokenStore({ path: join(dir, "tokens.json") });
+   * await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
    * await store.close();
+   * // Nothing stays open; a closed store keeps working if used again.
+   * assertEquals((await store.getTokens()).length, 1);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   close(): Promise<void> {

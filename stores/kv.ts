@@ -256,12 +256,14 @@ export class KvTokenStore implements TokenStore {
    * const saved = await store.saveToken(
    *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
    * );
-   * // Saving the same user again updates that token in place.
+   * // The same user again: its fields replace the stored ones, same id.
    * const updated = await store.saveToken(
-   *   new OAuthToken({ userName: "ada@example.com", accessToken: "1000.a" }),
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r2" }),
    * );
    * assertEquals(updated.id, saved.id);
-   * assertEquals((await store.getTokens()).length, 1);
+   * assertEquals((await store.getTokens()).map((t) => t.refreshToken), [
+   *   "1000.r2",
+   * ]);
    * await store.close();
    * ```
    *
