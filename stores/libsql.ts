@@ -13,14 +13,26 @@
  * `:memory:`).
  *
  * @example Open a local file
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { join } from "@std/path";
  * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
- * const store = await LibsqlTokenStore.open({ url: "file:tokens.db" });
- * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * console.log((await store.findToken({ userName: "ada@example.com" }))?.id);
+ * const dir = await Deno.makeTempDir();
+ * const url = `file:${join(dir, "tokens.db")}`;
+ * const store = await LibsqlTokenStore.open({ url });
+ * await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
  * await store.close();
+ *
+ * // Another process, or this one after a restart, finds the token.
+ * const again = await LibsqlTokenStore.open({ url });
+ * const found = await again.findToken({ userName: "ada@example.com" });
+ * assertEquals(found?.refreshToken, "1000.r");
+ * await again.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
@@ -66,18 +78,21 @@ export interface LibsqlOpenOptions extends SqlTableOptions {
  * write batches.
  *
  * @example Usage with an injected client
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { createClient } from "@libsql/client";
  * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
- * const client = createClient({ url: "file:tokens.db" });
+ * const client = createClient({ url: ":memory:" });
  * const store = new LibsqlTokenStore({ client, table: "oauthtoken" });
  * const saved = await store.saveToken(
  *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
  * );
- * console.log(saved.id);
- * client.close();
+ * const rows = await client.execute("select user_name from oauthtoken");
+ * assertEquals(rows.rows.map((row) => row.user_name), ["ada@example.com"]);
+ * assertEquals((await store.findTokenById(saved.id!))?.refreshToken, "1000.r");
+ * client.close(); // the store never closes a client it was given
  * ```
  */
 export class LibsqlTokenStore extends SqlTokenStore implements TokenStore {
@@ -86,11 +101,16 @@ export class LibsqlTokenStore extends SqlTokenStore implements TokenStore {
    * use.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { createClient } from "@libsql/client";
    * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
    *
-   * const store = new LibsqlTokenStore({ client: createClient({ url: "file:tokens.db" }) });
+   * const client = createClient({ url: ":memory:" });
+   * const store = new LibsqlTokenStore({ client, table: "crm_tokens" });
+   * assertEquals(await store.getTokens(), []); // creates the tables
+   * assertEquals(store.lockTable, "crm_tokens_lock");
+   * client.close();
    * ```
    *
    * @param options The client and table names.

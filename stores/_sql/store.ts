@@ -37,10 +37,15 @@ import { checkRowFits } from "./widths.ts";
  * The table names every SQL store takes, in its constructor and `open`.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { SqlTableOptions } from "@tokenstore/tokenstore";
+ * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
  *
- * const tables: SqlTableOptions = { table: "crm_tokens" }; // leases in "crm_tokens_lock"
+ * const tables: SqlTableOptions = { table: "crm_tokens" };
+ * const store = await LibsqlTokenStore.open({ url: ":memory:", ...tables });
+ * assertEquals(store.lockTable, "crm_tokens_lock");
+ * await store.close();
  * ```
  */
 export interface SqlTableOptions {
@@ -68,12 +73,14 @@ let adopt!: (store: SqlTokenStore, secrets: Secrets) => Promise<void>;
  * value a statement parameter. Use one of its subclasses.
  *
  * @example Any SQL store
- * ```ts ignore
- * import { type SqlTokenStore } from "@tokenstore/tokenstore";
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import type { SqlTokenStore } from "@tokenstore/tokenstore";
  * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
  *
  * const store: SqlTokenStore = await LibsqlTokenStore.open({ url: ":memory:" });
- * console.log(store.table, store.lockTable); // "oauthtoken" "oauthtoken_lock"
+ * assertEquals(store.table, "oauthtoken");
+ * assertEquals(store.lockTable, "oauthtoken_lock");
  * await store.close();
  * ```
  */
@@ -182,8 +189,26 @@ export abstract class SqlTokenStore implements TokenStore {
    * Finds a token by the matching rules.
    *
    * @example Usage
-   * ```ts ignore
-   * const token = await store.findToken({ userName: "ada@example.com", clientId: "1000.C" });
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+   *
+   * const store = await LibsqlTokenStore.open({ url: ":memory:" });
+   * await store.saveToken(
+   *   new OAuthToken({
+   *     userName: "ada@example.com",
+   *     clientId: "1000.C",
+   *     refreshToken: "1000.r",
+   *   }),
+   * );
+   * const token = await store.findToken({
+   *   userName: "ada@example.com",
+   *   clientId: "1000.C",
+   * });
+   * assertEquals(token?.refreshToken, "1000.r");
+   * assertEquals(await store.findToken({ refreshToken: "1000.other" }), null);
+   * await store.close();
    * ```
    *
    * @param query A query or a token (merge semantics).
@@ -202,10 +227,22 @@ export abstract class SqlTokenStore implements TokenStore {
    * number of processes, never make two rows.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
    *
-   * const saved = await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+   * const store = await LibsqlTokenStore.open({ url: ":memory:" });
+   * const saved = await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+   * );
+   * assertEquals(saved.id?.length, 10); // fits Zoho's varchar(10)
+   * // The same user again: its fields replace the stored ones, same id.
+   * const updated = await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r2" }),
+   * );
+   * assertEquals(updated.id, saved.id);
+   * await store.close();
    * ```
    *
    * @param token The token.
@@ -231,8 +268,16 @@ export abstract class SqlTokenStore implements TokenStore {
    * Deletes the token with this id.
    *
    * @example Usage
-   * ```ts ignore
-   * console.log(await store.deleteToken("a1B2c3")); // false when there is no such token
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+   *
+   * const store = await LibsqlTokenStore.open({ url: ":memory:" });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * assertEquals(await store.deleteToken(saved.id!), true);
+   * assertEquals(await store.deleteToken(saved.id!), false); // no such token
+   * await store.close();
    * ```
    *
    * @param id The id.
@@ -261,8 +306,16 @@ export abstract class SqlTokenStore implements TokenStore {
    * Every stored token.
    *
    * @example Usage
-   * ```ts ignore
-   * console.log((await store.getTokens()).length);
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+   *
+   * const store = await LibsqlTokenStore.open({ url: ":memory:" });
+   * await store.saveToken(new OAuthToken({ refreshToken: "1000.a" }));
+   * await store.saveToken(new OAuthToken({ refreshToken: "1000.b" }));
+   * assertEquals((await store.getTokens()).length, 2);
+   * await store.close();
    * ```
    *
    * @returns The tokens.
@@ -286,8 +339,16 @@ export abstract class SqlTokenStore implements TokenStore {
    * Deletes every stored token (leases are kept).
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+   *
+   * const store = await LibsqlTokenStore.open({ url: ":memory:" });
+   * await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
    * await store.deleteTokens();
+   * assertEquals(await store.getTokens(), []);
+   * await store.close();
    * ```
    *
    * @throws {TokenStoreError} `BACKEND`.
@@ -305,8 +366,16 @@ export abstract class SqlTokenStore implements TokenStore {
    * The token with this id.
    *
    * @example Usage
-   * ```ts ignore
-   * console.log(await store.findTokenById("a1B2c3"));
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+   *
+   * const store = await LibsqlTokenStore.open({ url: ":memory:" });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * assertEquals((await store.findTokenById(saved.id!))?.refreshToken, "1000.r");
+   * assertEquals(await store.findTokenById("a1B2c3"), null);
+   * await store.close();
    * ```
    *
    * @param id The id.
@@ -326,8 +395,14 @@ export abstract class SqlTokenStore implements TokenStore {
    * is left open for its owner.
    *
    * @example Usage
-   * ```ts ignore
-   * await store.close();
+   * ```ts
+   * import { assertRejects } from "@std/assert";
+   * import { TokenStoreError } from "@tokenstore/tokenstore";
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+   *
+   * const store = await LibsqlTokenStore.open({ url: ":memory:" });
+   * await store.close(); // closes the client that open() created
+   * await assertRejects(() => store.getTokens(), TokenStoreError);
    * ```
    */
   async close(): Promise<void> {
