@@ -6,7 +6,7 @@
  * `Deno.Kv` fits {@linkcode KvLike}.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import type { KvLike } from "./kv_like.ts";
  *
  * const kv: KvLike = await Deno.openKv(":memory:");

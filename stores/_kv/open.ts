@@ -38,8 +38,14 @@ function runtimeName({ process, navigator }: Runtime): string {
  * works anywhere.
  *
  * @example Usage
- * ```ts ignore
- * const openKv = denoOpenKv(); // throws on Node
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { denoOpenKv } from "./open.ts";
+ *
+ * const openKv = denoOpenKv(); // on Node or Bun: TokenStoreError "BACKEND"
+ * const kv = await openKv(":memory:");
+ * assertEquals((await kv.get(["missing"])).value, null);
+ * kv.close();
  * ```
  *
  * @throws {TokenStoreError} `BACKEND` when Deno KV is not available here.
@@ -63,8 +69,14 @@ export function denoOpenKv(): (path?: string) => Promise<KvLike> {
  * store.
  *
  * @example Usage
- * ```ts ignore
- * checkStoreOptions(kv, "eventual"); // "eventual"
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { checkStoreOptions } from "./open.ts";
+ *
+ * const kv = await Deno.openKv(":memory:");
+ * assertEquals(checkStoreOptions(kv, "eventual"), "eventual");
+ * assertThrows(() => checkStoreOptions(kv, "weak"), TypeError);
+ * kv.close();
  * ```
  *
  * @returns The consistency.
@@ -93,8 +105,13 @@ export function checkStoreOptions(
  * Checks `path` and opens the database there (the default one without it).
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { openDatabase } from "./open.ts";
+ *
  * const kv = await openDatabase(":memory:");
+ * assertEquals((await kv.get(["missing"])).versionstamp, null);
+ * kv.close();
  * ```
  *
  * @throws {TypeError} when `path` is not a string.

@@ -96,8 +96,11 @@ const SCRATCH = new Uint8Array(4096 + 72);
  * The SHA-256 digest of `bytes`.
  *
  * @example Usage
- * ```ts ignore
- * sha256(new TextEncoder().encode("abc")).length; // 32
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { sha256 } from "./sha256.ts";
+ *
+ * assertEquals(sha256(new TextEncoder().encode("abc")).length, 32);
  * ```
  *
  * @param bytes The message.
@@ -191,8 +194,11 @@ const ALPHABET =
  * Bytes in base64url without padding.
  *
  * @example Usage
- * ```ts ignore
- * base64Url(new Uint8Array([255, 255])); // "__8"
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { base64Url } from "./sha256.ts";
+ *
+ * assertEquals(base64Url(new Uint8Array([255, 255])), "__8");
  * ```
  */
 export function base64Url(bytes: Uint8Array): string {
@@ -219,8 +225,14 @@ export function base64Url(bytes: Uint8Array): string {
  * characters), as `crypto.subtle.digest` would give it.
  *
  * @example Usage
- * ```ts ignore
- * sha256Base64Url("abc"); // "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { sha256Base64Url } from "./sha256.ts";
+ *
+ * assertEquals(
+ *   sha256Base64Url("abc"),
+ *   "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0",
+ * );
  * ```
  */
 export function sha256Base64Url(value: string): string {

@@ -44,8 +44,11 @@ export const SPILLABLE: readonly (keyof OAuthTokenInit)[] = TOKEN_FIELDS
  * plus tags and lengths.
  *
  * @example Usage
- * ```ts ignore
- * valueBytes({ userName: "ada" }); // 46
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { valueBytes } from "./spill.ts";
+ *
+ * assertEquals(valueBytes({ userName: "ada" }), 54);
  * ```
  */
 export function valueBytes(value: Readonly<Record<string, unknown>>): number {
@@ -72,8 +75,29 @@ export interface SplitRecord {
  * largest of {@linkcode SPILLABLE} go apart until the rest fits.
  *
  * @example Usage
- * ```ts ignore
- * splitRecord(token.toRecord()); // { value: { ...record }, parts: [] } for a usual token
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OAuthToken } from "@tokenstore/tokenstore";
+ * import { splitRecord } from "./spill.ts";
+ *
+ * // A usual token fits in one value, as it is.
+ * const token = new OAuthToken({ userName: "ada", refreshToken: "1000.r" });
+ * assertEquals(splitRecord(token.toRecord()).parts, []);
+ *
+ * // Eight fields of 4,096 characters do not: the largest unindexed go apart.
+ * const wide = "x".repeat(4096);
+ * const { value, parts } = splitRecord({
+ *   userName: wide,
+ *   clientId: wide,
+ *   clientSecret: wide,
+ *   refreshToken: wide,
+ *   accessToken: wide,
+ *   grantToken: wide,
+ *   redirectUrl: wide,
+ *   apiDomain: wide,
+ * });
+ * assertEquals(parts.map(([field]) => field), ["clientSecret"]);
+ * assertEquals(value["$spilled"], ["clientSecret"]);
  * ```
  *
  * @throws {TokenStoreError} `INVALID_TOKEN` if even that does not fit (not

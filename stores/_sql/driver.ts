@@ -41,10 +41,14 @@ export function driverSpecifier(
  * Imports a driver module.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { loadDriver } from "./driver.ts";
+ *
  * const { createClient } = await loadDriver<
  *   typeof import("@libsql/client")
  * >("@libsql/client", "libSQL");
+ * assertEquals(typeof createClient, "function");
  * ```
  *
  * @param specifier The module to import, e.g. `"mysql2/promise"`.

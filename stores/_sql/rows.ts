@@ -183,9 +183,15 @@ export function tokensOf(
  * placeholders, and its parameters.
  *
  * @example Usage
- * ```ts ignore
- * planToWhere(planQuery({ userName: "a", clientId: "c" }));
- * // { sql: "user_name = ? AND client_id = ?", params: ["a", "c"] }
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { planQuery } from "../../core/token_store.ts";
+ * import { planToWhere } from "./rows.ts";
+ *
+ * assertEquals(planToWhere(planQuery({ userName: "a", clientId: "c" })), {
+ *   sql: "user_name = ? AND client_id = ?",
+ *   params: ["a", "c"],
+ * });
  * ```
  */
 export function planToWhere(

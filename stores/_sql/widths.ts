@@ -95,9 +95,12 @@ function codePoints(value: string): number {
  * none) holds anything, as SQLite stores it.
  *
  * @example Usage
- * ```ts ignore
- * declaredLimit("varchar(255)"); // { chars: 255 }
- * declaredLimit("TEXT"); // {}
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { declaredLimit } from "./widths.ts";
+ *
+ * assertEquals(declaredLimit("varchar(255)"), { chars: 255 });
+ * assertEquals(declaredLimit("TEXT"), {});
  * ```
  */
 export function declaredLimit(type: string): ColumnLimit {
@@ -115,9 +118,12 @@ export function declaredLimit(type: string): ColumnLimit {
  * `text`, `numeric` and other types anything a token holds.
  *
  * @example Usage
- * ```ts ignore
- * postgresLimit("character varying(255)"); // { chars: 255 }
- * postgresLimit("bigint"); // { integerMax: Infinity }
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { postgresLimit } from "./widths.ts";
+ *
+ * assertEquals(postgresLimit("character varying(255)"), { chars: 255 });
+ * assertEquals(postgresLimit("bigint"), { integerMax: Infinity });
  * ```
  */
 export function postgresLimit(type: string): ColumnLimit {
@@ -151,9 +157,18 @@ export interface MysqlColumnInfo {
  * 65,535 bytes), the character set, and the range of integer columns.
  *
  * @example Usage
- * ```ts ignore
- * mysqlLimit({ dataType: "varchar", columnType: "varchar(255)", maxChars: 255, maxBytes: 1020, charset: "utf8mb4" });
- * // { chars: 255, bytes: 1020, charset: "utf8mb4" }
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { mysqlLimit } from "./widths.ts";
+ *
+ * const limit = mysqlLimit({
+ *   dataType: "varchar",
+ *   columnType: "varchar(255)",
+ *   maxChars: 255,
+ *   maxBytes: 1020,
+ *   charset: "utf8mb4",
+ * });
+ * assertEquals(limit, { chars: 255, bytes: 1020, charset: "utf8mb4" });
  * ```
  */
 export function mysqlLimit(info: MysqlColumnInfo): ColumnLimit {
@@ -185,8 +200,21 @@ function refuse(detail: string): never {
  * written. A row without an id is checked with a fresh id's length.
  *
  * @example Usage
- * ```ts ignore
- * checkRowFits(tokenToRow(token), schema.columns, schema.limits, "oauthtoken");
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { OAuthToken, TokenStoreError } from "@tokenstore/tokenstore";
+ * import { COLUMNS, tokenToRow } from "./rows.ts";
+ * import { checkRowFits } from "./widths.ts";
+ *
+ * const columns = COLUMNS.map(([column]) => column);
+ * const limits = new Map([["access_token", { chars: 255 }]]); // Zoho's varchar(255)
+ * const token = new OAuthToken({ accessToken: "1000." + "a".repeat(300) });
+ * const error = assertThrows(
+ *   () => checkRowFits(tokenToRow(token), columns, limits, "oauthtoken"),
+ *   TokenStoreError,
+ *   'column "access_token" of table "oauthtoken" holds 255',
+ * );
+ * assertEquals(error.code, "INVALID_TOKEN");
  * ```
  *
  * @param row The values in `COLUMNS` order (`tokenToRow`).
