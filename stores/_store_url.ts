@@ -207,9 +207,16 @@ function parsePostgres(scheme: string, text: string): StoreSpec {
  * Parses a token store URL into a {@linkcode StoreSpec}.
  *
  * @example Usage
- * ```ts ignore
- * parseStoreUrl("zoho-csv:./sdk_tokens.txt");
- * // { kind: "file", path: "./sdk_tokens.txt", format: "zoho-csv" }
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseStoreUrl } from "./_store_url.ts";
+ *
+ * assertEquals(parseStoreUrl("zoho-csv:./sdk_tokens.txt"), {
+ *   kind: "file",
+ *   path: "./sdk_tokens.txt",
+ *   format: "zoho-csv",
+ * });
+ * assertEquals(parseStoreUrl("kv:"), { kind: "kv" });
  * ```
  *
  * @param url The URL.
@@ -265,8 +272,18 @@ export function parseStoreUrl(url: string): StoreSpec {
  * `authToken`/`password`/`token` query value are replaced by `***`.
  *
  * @example Usage
- * ```ts ignore
- * displayStoreUrl("mysql://root:pw@db:3306/crm"); // "mysql://root:***@db:3306/crm"
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { displayStoreUrl } from "./_store_url.ts";
+ *
+ * assertEquals(
+ *   displayStoreUrl("mysql://root:pw@db:3306/crm"),
+ *   "mysql://root:***@db:3306/crm",
+ * );
+ * assertEquals(
+ *   displayStoreUrl("libsql:libsql://db.example.com?authToken=secret"),
+ *   "libsql:libsql://db.example.com?authToken=***",
+ * );
  * ```
  *
  * @param url The URL.

@@ -104,14 +104,22 @@ function defaultUrl(
  * ```
  *
  * @example Open a Zoho SDK token file and a KV database
- * ```ts ignore
- * import { openStore } from "@tokenstore/tokenstore";
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { join } from "@std/path";
+ * import { openStore, OAuthToken } from "@tokenstore/tokenstore";
  *
- * const zoho = await openStore("zoho-csv:./sdk_tokens.txt");
- * const kv = await openStore("kv:./tokens.db");
+ * const dir = await Deno.makeTempDir();
+ * const zoho = await openStore(`zoho-csv:${join(dir, "sdk_tokens.txt")}`);
+ * await zoho.saveToken(new OAuthToken({ userName: "ada", refreshToken: "1000.r" }));
+ *
+ * // Copy every token of the Zoho SDK file into a KV database.
+ * const kv = await openStore(`kv:${join(dir, "tokens.db")}`);
  * for (const token of await zoho.getTokens()) await kv.saveToken(token);
+ * assertEquals((await kv.findToken({ userName: "ada" }))?.refreshToken, "1000.r");
  * await zoho.close?.();
  * await kv.close?.();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @param url The store URL; `undefined` reads `TOKEN_STORE_URL`.

@@ -232,9 +232,16 @@ function keyOf(info: FileInfo): string {
  * as it is).
  *
  * @example Usage
- * ```ts ignore
- * backendError(`Cannot read "${path}"`, new Deno.errors.PermissionDenied("denied")).message;
- * // `Cannot read "…": denied`
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { backendError } from "./atomic_io.ts";
+ *
+ * const error = backendError(
+ *   'Cannot read "tokens.json"',
+ *   new Deno.errors.PermissionDenied("denied"),
+ * );
+ * assertEquals(error.code, "BACKEND");
+ * assertEquals(error.message, 'Cannot read "tokens.json": denied');
  * ```
  */
 export function backendError(

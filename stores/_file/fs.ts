@@ -7,9 +7,19 @@
  * code path.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { join } from "@std/path";
+ * import { fileSystem } from "./fs.ts";
+ *
  * const fs = await fileSystem();
- * const info = await fs.stat("/tmp/tokens.json");
+ * assertEquals(fs.name, "deno"); // "node" on Node and Bun
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(join(dir, "tokens.json"), "[]");
+ * const info = await fs.stat(join(dir, "tokens.json"));
+ * assertEquals(info.size, 2);
+ * await fs.remove(join(dir, "tokens.json"));
+ * await Deno.remove(dir);
  * ```
  *
  * @module

@@ -41,9 +41,22 @@ export type Commit<C, R> = (changes: readonly C[]) => Promise<Outcome<R>[]>;
  * is that change's failure only.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { applyChanges, type Change } from "./group_commit.ts";
+ *
+ * const tokens = new Set<string>(["a1"]);
+ * const changes: Change<Set<string>, unknown>[] = [
+ *   (state) => ({ result: state.add("b2"), changed: true }),
+ *   () => {
+ *     throw new Error("refused");
+ *   },
+ *   (state) => ({ result: state.has("a1"), changed: false }),
+ * ];
  * const { outcomes, changed } = applyChanges(tokens, changes);
- * if (changed) await write(tokens);
+ * assertEquals(changed, true); // so the file is written once
+ * assertEquals(outcomes.map((outcome) => outcome.ok), [true, false, true]);
+ * assertEquals([...tokens], ["a1", "b2"]);
  * ```
  *
  * @returns One outcome per change, and whether any changed the state.
@@ -76,12 +89,27 @@ interface Queued<C, R> {
  * Queues changes and commits them in batches under the lock file.
  *
  * @example Usage
- * ```ts ignore
- * const commits = new GroupCommit<string, number>(lockPath, 10_000, async (changes) => {
- *   // read the file, apply every change, write it once
- *   return changes.map((change) => ({ ok: true, value: change.length }));
- * });
- * await Promise.all([commits.submit("a"), commits.submit("bb")]); // [1, 2], one write
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { join } from "@std/path";
+ * import { GroupCommit } from "./group_commit.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * let commits = 0;
+ * const group = new GroupCommit<string, number>(
+ *   join(dir, "tokens.json.lock"),
+ *   10_000,
+ *   (changes) => {
+ *     commits++; // read the file, apply every change, write it once
+ *     return Promise.resolve(
+ *       changes.map((change) => ({ ok: true, value: change.length })),
+ *     );
+ *   },
+ * );
+ * const results = await Promise.all([group.submit("a"), group.submit("bb")]);
+ * assertEquals(results, [1, 2]);
+ * assertEquals(commits, 1);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class GroupCommit<C, R> {

@@ -37,10 +37,24 @@ const HELD: unique symbol = Symbol("held");
  * and leaves an owner file the next holder finds stale (`lock_owner.ts`).
  *
  * @example Usage
- * ```ts ignore
- * await withFileLock("/tmp/tokens.json.lock", 10_000, async () => {
- *   // read, change and replace the file
- * });
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { join } from "@std/path";
+ * import { withFileLock } from "./lock_file.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const lockPath = join(dir, "tokens.json.lock");
+ * const order: string[] = [];
+ * await Promise.all(["first", "second"].map((name) =>
+ *   withFileLock(lockPath, 10_000, async () => {
+ *     // read, change and replace the file: one holder at a time
+ *     order.push(`${name} in`);
+ *     await new Promise((resolve) => setTimeout(resolve, 10));
+ *     order.push(`${name} out`);
+ *   })
+ * ));
+ * assertEquals(order, ["first in", "first out", "second in", "second out"]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @throws {TokenStoreError} `BACKEND` when the lock is not taken in time or

@@ -20,8 +20,15 @@ export interface CheckedOptions {
  * Checks the file store's options and fills in the defaults.
  *
  * @example Usage
- * ```ts ignore
- * checkOptions({ path: "./tokens.json" }); // { path: "./tokens.json", format: "json", lockTimeoutMs: 10000 }
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { checkOptions } from "./options.ts";
+ *
+ * assertEquals(checkOptions({ path: "./tokens.json" }), {
+ *   path: "./tokens.json",
+ *   format: "json",
+ *   lockTimeoutMs: 10_000,
+ * });
  * ```
  *
  * @throws {TypeError} naming the bad option.
