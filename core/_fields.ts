@@ -12,8 +12,12 @@
  * Every field of a token, in the order of `OAuthTokenInit`.
  *
  * @example Usage
- * ```ts ignore
- * FIELDS.includes("expiresAt"); // true
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { FIELDS } from "./_fields.ts";
+ *
+ * assertEquals(FIELDS.length, 10);
+ * assertEquals(FIELDS.includes("expiresAt"), true);
  * ```
  */
 export const FIELDS = Object.freeze(
@@ -39,8 +43,11 @@ export type Field = typeof FIELDS[number];
  * `EncryptedTokenStore`.
  *
  * @example Usage
- * ```ts ignore
- * SECRETS.includes("refreshToken"); // true
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { SECRETS } from "./_fields.ts";
+ *
+ * assertEquals(SECRETS, ["clientSecret", "grantToken", "refreshToken", "accessToken"]);
  * ```
  */
 export const SECRETS = Object.freeze(
@@ -61,9 +68,12 @@ const SECRET_SET: ReadonlySet<string> = new Set(SECRETS);
  * Whether `field` is a secret field.
  *
  * @example Usage
- * ```ts ignore
- * isSecretField("accessToken"); // true
- * isSecretField("userName"); // false
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { isSecretField } from "./_fields.ts";
+ *
+ * assertEquals(isSecretField("accessToken"), true);
+ * assertEquals(isSecretField("userName"), false);
  * ```
  */
 export function isSecretField(field: string): field is SecretField {

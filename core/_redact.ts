@@ -12,8 +12,12 @@ import { type SecretField, SECRETS } from "./_fields.ts";
  * by `…(redacted)`.
  *
  * @example Usage
- * ```ts ignore
- * redact("1000.abcdef0123456789"); // "1000.…(redacted)"
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { redact } from "./_redact.ts";
+ *
+ * assertEquals(redact("1000.abcdef0123456789"), "1000.…(redacted)");
+ * assertEquals(redact("short"), "s…(redacted)"); // never more than a quarter
  * ```
  */
 export function redact(value: string | undefined): string | undefined {

@@ -172,11 +172,20 @@ export class EncryptedTokenStore implements TokenStore {
    * `TOKENSTORE_KEY`: base64 keys separated by commas, the first encrypting).
    *
    * @example Usage
-   * ```ts ignore
-   * import { EncryptedTokenStore } from "@tokenstore/tokenstore";
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import {
+   *   EncryptedTokenStore,
+   *   generateEncryptionKey,
+   *   OAuthToken,
+   * } from "@tokenstore/tokenstore";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * const store = EncryptedTokenStore.fromEnv(new MemoryTokenStore(), { env: Deno.env });
+   * // In production: `{ env: Deno.env }` (or `process.env` wrapped in a `get`).
+   * const env = new Map([["TOKENSTORE_KEY", generateEncryptionKey()]]);
+   * const store = EncryptedTokenStore.fromEnv(new MemoryTokenStore(), { env });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * assertEquals((await store.findTokenById(saved.id!))?.refreshToken, "1000.r");
    * ```
    *
    * @param inner The store that keeps the encrypted tokens.

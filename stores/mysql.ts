@@ -51,15 +51,19 @@ export { type SqlTableOptions, SqlTokenStore } from "./_sql/store.ts";
  * Options of the {@linkcode MysqlTokenStore} constructor.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import mysql from "mysql2/promise";
- * import { MysqlTokenStore, type MysqlTokenStoreOptions } from "@tokenstore/tokenstore/mysql";
+ * import {
+ *   MysqlTokenStore,
+ *   type MysqlTokenStoreOptions,
+ * } from "@tokenstore/tokenstore/mysql";
  *
- * const options: MysqlTokenStoreOptions = {
- *   pool: mysql.createPool({ host: "127.0.0.1", user: "root", database: "crm" }),
- *   table: "crm_tokens", // leases in "crm_tokens_lock"
- * };
- * const store = new MysqlTokenStore(options);
+ * const pool = mysql.createPool({ host: "127.0.0.1", user: "root", database: "crm" });
+ * const options: MysqlTokenStoreOptions = { pool, table: "crm_tokens" };
+ * const store = new MysqlTokenStore(options); // connects on first use
+ * assertEquals(store.lockTable, "crm_tokens_lock");
+ * await pool.end();
  * ```
  */
 export interface MysqlTokenStoreOptions extends SqlTableOptions {
@@ -93,11 +97,15 @@ export class MysqlTokenStore extends SqlTokenStore implements TokenStore {
    * Creates a store over an injected pool. Tables are created on first use.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import mysql from "mysql2/promise";
    * import { MysqlTokenStore } from "@tokenstore/tokenstore/mysql";
    *
-   * const store = new MysqlTokenStore({ pool: mysql.createPool("mysql://root@127.0.0.1/zohooauth") });
+   * const pool = mysql.createPool("mysql://root@127.0.0.1/zohooauth");
+   * const store = new MysqlTokenStore({ pool }); // connects on first use
+   * assertEquals(store.table, "oauthtoken");
+   * await pool.end(); // the store never ends a pool it was given
    * ```
    *
    * @param options The pool and table names.

@@ -60,15 +60,21 @@ export { type SqlTableOptions, SqlTokenStore } from "./_sql/store.ts";
  * Options of the {@linkcode PostgresTokenStore} constructor.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import postgres from "postgres";
- * import { PostgresTokenStore, type PostgresTokenStoreOptions } from "@tokenstore/tokenstore/postgres";
+ * import {
+ *   PostgresTokenStore,
+ *   type PostgresTokenStoreOptions,
+ * } from "@tokenstore/tokenstore/postgres";
  *
- * const options: PostgresTokenStoreOptions = {
- *   sql: postgres(Deno.env.get("DATABASE_URL")!, { prepare: false }), // behind a transaction pooler
- *   table: "crm_tokens", // leases in "crm_tokens_lock"
- * };
- * const store = new PostgresTokenStore(options);
+ * const sql = postgres("postgres://postgres@127.0.0.1:5432/postgres", {
+ *   prepare: false, // behind a transaction pooler
+ * });
+ * const options: PostgresTokenStoreOptions = { sql, table: "crm_tokens" };
+ * const store = new PostgresTokenStore(options); // connects on first use
+ * assertEquals(store.lockTable, "crm_tokens_lock");
+ * await sql.end();
  * ```
  */
 export interface PostgresTokenStoreOptions extends SqlTableOptions {
@@ -101,11 +107,15 @@ export class PostgresTokenStore extends SqlTokenStore implements TokenStore {
    * use.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { assertEquals } from "@std/assert";
    * import postgres from "postgres";
    * import { PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
    *
-   * const store = new PostgresTokenStore({ sql: postgres(Deno.env.get("DATABASE_URL")!) });
+   * const sql = postgres("postgres://postgres@127.0.0.1:5432/postgres");
+   * const store = new PostgresTokenStore({ sql }); // connects on first use
+   * assertEquals(store.table, "oauthtoken");
+   * await sql.end(); // the store never ends a client it was given
    * ```
    *
    * @param options The client and table names.

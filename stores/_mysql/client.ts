@@ -45,11 +45,16 @@ export interface MysqlConnection extends MysqlQueryable {
  * store loads no driver, not even its types (which need Node's).
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import mysql from "mysql2/promise";
  * import type { MysqlPool } from "@tokenstore/tokenstore/mysql";
  *
- * const pool: MysqlPool = mysql.createPool({ host: "127.0.0.1", user: "root", database: "zohooauth" });
+ * const pool: MysqlPool = mysql.createPool({
+ *   host: "127.0.0.1",
+ *   user: "root",
+ *   database: "zohooauth",
+ * });
+ * await pool.end();
  * ```
  */
 export interface MysqlPool extends MysqlQueryable {

@@ -42,11 +42,12 @@ export interface PostgresReserved extends PostgresQueryable {
  * any `postgres(...)` client fits it.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import postgres from "postgres";
  * import type { PostgresSql } from "@tokenstore/tokenstore/postgres";
  *
- * const sql: PostgresSql = postgres(Deno.env.get("DATABASE_URL")!);
+ * const sql: PostgresSql = postgres("postgres://postgres@127.0.0.1:5432/postgres");
+ * await sql.end();
  * ```
  */
 export interface PostgresSql extends PostgresQueryable {
