@@ -9,25 +9,47 @@
  *
  * @example Quick start with the memory store
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MemoryTokenStore, OAuthToken } from "@tokenstore/tokenstore";
  *
  * const store = new MemoryTokenStore();
- * await store.saveToken(new OAuthToken({
- *   userName: "ada@example.com",
- *   clientId: "1000.CLIENT",
- *   refreshToken: "1000.refresh",
- * }));
+ * await store.saveToken(
+ *   new OAuthToken({
+ *     userName: "ada@example.com",
+ *     clientId: "1000.CLIENT",
+ *     refreshToken: "1000.refresh",
+ *   }),
+ * );
  * const token = await store.findToken({ userName: "ada@example.com" });
- * console.log(token); // secrets are redacted
+ * assertEquals(token?.refreshToken, "1000.refresh");
+ * // Printed, secrets are redacted:
+ * assertEquals(String(token).includes("1000.refresh"), false);
  * ```
  *
  * @example Open any store from a URL and keep an access token fresh
- * ```ts ignore
- * import { openStore, TokenClient } from "@tokenstore/tokenstore";
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OAuthToken, openStore, TokenClient } from "@tokenstore/tokenstore";
  *
- * const store = await openStore("kv:./tokens.db");
- * const client = new TokenClient({ store, clientId: "1000.CLIENT", clientSecret: "..." });
- * const accessToken = await client.getAccessToken({ userName: "ada@example.com" });
+ * const store = await openStore("memory:"); // or "kv:./tokens.db", "postgres://…"
+ * await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.refresh" }),
+ * );
+ * const client = new TokenClient({
+ *   store,
+ *   clientId: "1000.CLIENT",
+ *   clientSecret: "client-secret",
+ *   // Without it, the client calls Zoho's token endpoint; here it answers so:
+ *   fetch: () =>
+ *     Promise.resolve(
+ *       Response.json({ access_token: "1000.access", expires_in: 3600 }),
+ *     ),
+ * });
+ * const query = { userName: "ada@example.com" };
+ * // Refreshed once and saved, then served until it nears expiry:
+ * assertEquals(await client.getAccessToken(query), "1000.access");
+ * assertEquals((await store.findToken(query))?.accessToken, "1000.access");
+ * await store.close?.();
  * ```
  *
  * @module
