@@ -4,6 +4,7 @@
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
@@ -11,7 +12,8 @@
  * const saved = await store.saveToken(
  *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
  * );
- * console.log((await store.findToken({ userName: "ada@example.com" }))?.id === saved.id); // true
+ * const found = await store.findToken({ userName: "ada@example.com" });
+ * assertEquals(found?.id, saved.id);
  * ```
  *
  * @module
@@ -37,12 +39,13 @@ import { TokenMap } from "./_token_map.ts";
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MemoryTokenLock } from "@tokenstore/tokenstore/memory";
  *
  * const lock = new MemoryTokenLock();
  * const lease = await lock.acquire("refresh:a1", { ttlMs: 10_000 });
- * console.log(await lock.acquire("refresh:a1", { ttlMs: 10_000 })); // null
- * console.log(await lease?.renew?.({ ttlMs: 10_000 })); // true
+ * assertEquals(await lock.acquire("refresh:a1", { ttlMs: 10_000 }), null); // held
+ * assertEquals(await lease?.renew?.({ ttlMs: 10_000 }), true);
  * await lease?.release();
  * ```
  */
@@ -54,10 +57,15 @@ export class MemoryTokenLock implements TokenLock {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { MemoryTokenLock } from "@tokenstore/tokenstore/memory";
    *
-   * const lease = await new MemoryTokenLock().acquire("k", { ttlMs: 1000 });
+   * const lock = new MemoryTokenLock();
+   * const lease = await lock.acquire("k", { ttlMs: 1000 });
+   * assertEquals(lease?.key, "k");
    * await lease?.release();
+   * // Released: the next caller takes it.
+   * assertEquals((await lock.acquire("k", { ttlMs: 1000 }))?.key, "k");
    * ```
    *
    * @param key The key.
@@ -107,12 +115,15 @@ export class MemoryTokenLock implements TokenLock {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
  * const store = new MemoryTokenStore();
- * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * console.log((await store.getTokens()).length); // 1
+ * await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * assertEquals((await store.getTokens()).length, 1);
  * ```
  */
 export class MemoryTokenStore implements TokenStore {
@@ -131,10 +142,11 @@ export class MemoryTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
    * const store = new MemoryTokenStore();
-   * console.log(await store.findToken({ userName: "nobody@example.com" })); // null
+   * assertEquals(await store.findToken({ userName: "nobody@example.com" }), null);
    * ```
    *
    * @param query A query or a token (merge semantics).
@@ -155,12 +167,15 @@ export class MemoryTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    * import { OAuthToken } from "@tokenstore/tokenstore";
    *
    * const store = new MemoryTokenStore();
-   * const saved = await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
-   * console.log(saved.id?.length); // 10
+   * const saved = await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+   * );
+   * assertEquals(saved.id?.length, 10);
    * ```
    *
    * @param token The token.
@@ -185,9 +200,10 @@ export class MemoryTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * console.log(await new MemoryTokenStore().deleteToken("a1")); // false
+   * assertEquals(await new MemoryTokenStore().deleteToken("a1"), false);
    * ```
    *
    * @param id The id.
@@ -206,9 +222,10 @@ export class MemoryTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * console.log(await new MemoryTokenStore().getTokens()); // []
+   * assertEquals(await new MemoryTokenStore().getTokens(), []);
    * ```
    *
    * @returns The tokens.
@@ -222,9 +239,14 @@ export class MemoryTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
    *
-   * await new MemoryTokenStore().deleteTokens();
+   * const store = new MemoryTokenStore();
+   * await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * await store.deleteTokens();
+   * assertEquals(await store.getTokens(), []);
    * ```
    */
   deleteTokens(): Promise<void> {
@@ -237,9 +259,10 @@ export class MemoryTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * console.log(await new MemoryTokenStore().findTokenById("a1")); // null
+   * assertEquals(await new MemoryTokenStore().findTokenById("a1"), null);
    * ```
    *
    * @param id The id.

@@ -14,12 +14,14 @@
  *
  * @example Open a database
  * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import { MysqlTokenStore } from "@tokenstore/tokenstore/mysql";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
  * const store = await MysqlTokenStore.open({ url: "mysql://root@127.0.0.1:3306/zohooauth" });
  * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * console.log((await store.findToken({ userName: "ada@example.com" }))?.id);
+ * const found = await store.findToken({ userName: "ada@example.com" });
+ * assertEquals(found?.refreshToken, "1000.r");
  * await store.close();
  * ```
  *
@@ -79,6 +81,7 @@ export interface MysqlTokenStoreOptions extends SqlTableOptions {
  *
  * @example Usage with an injected pool
  * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import mysql from "mysql2/promise";
  * import { MysqlTokenStore } from "@tokenstore/tokenstore/mysql";
  * import { OAuthToken } from "@tokenstore/tokenstore";
@@ -88,7 +91,7 @@ export interface MysqlTokenStoreOptions extends SqlTableOptions {
  * const saved = await store.saveToken(
  *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
  * );
- * console.log(saved.id);
+ * assertEquals((await store.findTokenById(saved.id!))?.userName, "ada@example.com");
  * await pool.end();
  * ```
  */

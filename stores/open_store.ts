@@ -19,12 +19,15 @@
  *
  * @example Open a store from a URL
  * ```ts
- * import { openStore } from "@tokenstore/tokenstore";
- * import { OAuthToken } from "@tokenstore/tokenstore";
+ * import { assertEquals } from "@std/assert";
+ * import { OAuthToken, openStore } from "@tokenstore/tokenstore";
  *
  * const store = await openStore("memory:");
- * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * console.log((await store.findToken({ userName: "ada@example.com" }))?.userName); // "ada@example.com"
+ * await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * const found = await store.findToken({ userName: "ada@example.com" });
+ * assertEquals(found?.refreshToken, "1000.r");
  * await store.close?.();
  * ```
  *
@@ -39,10 +42,12 @@ import { ACCEPTED_FORMS, parseStoreUrl } from "./_store_url.ts";
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { openStore, type OpenStoreOptions } from "@tokenstore/tokenstore";
  *
  * const options: OpenStoreOptions = { env: { TOKEN_STORE_URL: "memory:" } };
  * const store = await openStore(undefined, options);
+ * assertEquals(await store.getTokens(), []);
  * await store.close?.();
  * ```
  */
@@ -59,9 +64,10 @@ export interface OpenStoreOptions {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { TOKEN_STORE_URL_ENV } from "@tokenstore/tokenstore";
  *
- * console.log(TOKEN_STORE_URL_ENV); // "TOKEN_STORE_URL"
+ * assertEquals(TOKEN_STORE_URL_ENV, "TOKEN_STORE_URL");
  * ```
  */
 export const TOKEN_STORE_URL_ENV = "TOKEN_STORE_URL";
@@ -96,10 +102,13 @@ function defaultUrl(
  *
  * @example Open the store named by `TOKEN_STORE_URL`
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { openStore } from "@tokenstore/tokenstore";
  *
- * const store = await openStore(undefined, { env: { TOKEN_STORE_URL: "memory:" } });
- * console.log((await store.getTokens()).length); // 0
+ * const store = await openStore(undefined, {
+ *   env: { TOKEN_STORE_URL: "memory:" },
+ * });
+ * assertEquals((await store.getTokens()).length, 0);
  * await store.close?.();
  * ```
  *

@@ -19,12 +19,14 @@
  *
  * @example Open a database
  * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import { PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
  * const store = await PostgresTokenStore.open({ url: "postgres://postgres@127.0.0.1:5432/postgres" });
  * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * console.log((await store.findToken({ userName: "ada@example.com" }))?.id);
+ * const found = await store.findToken({ userName: "ada@example.com" });
+ * assertEquals(found?.refreshToken, "1000.r");
  * await store.close();
  * ```
  *
@@ -88,6 +90,7 @@ export interface PostgresTokenStoreOptions extends SqlTableOptions {
  *
  * @example Usage with an injected client
  * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import postgres from "postgres";
  * import { PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
  * import { OAuthToken } from "@tokenstore/tokenstore";
@@ -97,7 +100,7 @@ export interface PostgresTokenStoreOptions extends SqlTableOptions {
  * const saved = await store.saveToken(
  *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
  * );
- * console.log(saved.id);
+ * assertEquals((await store.findTokenById(saved.id!))?.userName, "ada@example.com");
  * await sql.end();
  * ```
  */
