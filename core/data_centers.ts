@@ -4,10 +4,11 @@
  *
  * @example Look up a data center
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { DATA_CENTERS } from "@tokenstore/tokenstore";
  *
- * console.log(DATA_CENTERS.EU.tokenUrl); // "https://accounts.zoho.eu/oauth/v2/token"
- * console.log(DATA_CENTERS.EU.apiDomain); // "https://www.zohoapis.eu"
+ * assertEquals(DATA_CENTERS.EU.tokenUrl, "https://accounts.zoho.eu/oauth/v2/token");
+ * assertEquals(DATA_CENTERS.EU.apiDomain, "https://www.zohoapis.eu");
  * ```
  *
  * @module
@@ -43,9 +44,13 @@ function dataCenter(accountsUrl: string, apiDomain: string): DataCenterInfo {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { DATA_CENTERS } from "@tokenstore/tokenstore";
  *
- * console.log(DATA_CENTERS.CA.tokenUrl); // "https://accounts.zohocloud.ca/oauth/v2/token"
+ * assertEquals(
+ *   DATA_CENTERS.CA.tokenUrl,
+ *   "https://accounts.zohocloud.ca/oauth/v2/token",
+ * );
  * ```
  */
 export const DATA_CENTERS: Readonly<Record<DataCenter, DataCenterInfo>> = Object
@@ -71,10 +76,11 @@ export const DATA_CENTERS: Readonly<Record<DataCenter, DataCenterInfo>> = Object
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { isDataCenter } from "@tokenstore/tokenstore";
  *
- * console.log(isDataCenter("EU")); // true
- * console.log(isDataCenter("XX")); // false
+ * assertEquals(isDataCenter("EU"), true);
+ * assertEquals(isDataCenter("XX"), false);
  * ```
  *
  * @param value The value to check.

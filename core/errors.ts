@@ -7,15 +7,16 @@
  *
  * @example Handling a store error
  * ```ts
- * import { TokenStoreError } from "@tokenstore/tokenstore";
+ * import { assertEquals } from "@std/assert";
+ * import { MemoryTokenStore, TokenStoreError } from "@tokenstore/tokenstore";
  *
+ * let code: string | undefined;
  * try {
- *   throw new TokenStoreError("INVALID_QUERY", "Cannot match token: no usable field");
+ *   await new MemoryTokenStore().findToken({}); // nothing to match on
  * } catch (error) {
- *   if (error instanceof TokenStoreError && error.code === "INVALID_QUERY") {
- *     console.log(error.message);
- *   }
+ *   if (error instanceof TokenStoreError) code = error.code;
  * }
+ * assertEquals(code, "INVALID_QUERY");
  * ```
  *
  * @module
@@ -35,10 +36,12 @@ export type TokenStoreErrorCode =
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { TokenStoreError } from "@tokenstore/tokenstore";
  *
  * const error = new TokenStoreError("CORRUPT", 'Cannot parse "tokens.json"');
- * console.log(error.code); // "CORRUPT"
+ * assertEquals(error.code, "CORRUPT");
+ * assertEquals(error.name, "TokenStoreError");
  * ```
  */
 export class TokenStoreError extends Error {
@@ -77,10 +80,11 @@ export interface OAuthErrorOptions extends ErrorOptions {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { OAuthError } from "@tokenstore/tokenstore";
  *
  * const error = new OAuthError("invalid_client", { status: 401 });
- * console.log(error.code, error.status); // "invalid_client" 401
+ * assertEquals([error.code, error.status], ["invalid_client", 401]);
  * ```
  */
 export class OAuthError extends Error {
@@ -124,10 +128,15 @@ export interface RateLimitErrorOptions extends OAuthErrorOptions {
  *
  * @example Usage
  * ```ts
- * import { RateLimitError } from "@tokenstore/tokenstore";
+ * import { assertEquals } from "@std/assert";
+ * import { OAuthError, RateLimitError } from "@tokenstore/tokenstore";
  *
- * const error = new RateLimitError("access_denied", { status: 429, retryAfterMs: 2000 });
- * console.log(error.retryAfterMs); // 2000
+ * const error = new RateLimitError("access_denied", {
+ *   status: 429,
+ *   retryAfterMs: 2000,
+ * });
+ * assertEquals(error.retryAfterMs, 2000);
+ * assertEquals(error instanceof OAuthError, true);
  * ```
  */
 export class RateLimitError extends OAuthError {
@@ -153,10 +162,11 @@ export class RateLimitError extends OAuthError {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { TokenRevokedError } from "@tokenstore/tokenstore";
  *
  * const error = new TokenRevokedError("invalid_grant", { status: 400 });
- * console.log(error.name); // "TokenRevokedError"
+ * assertEquals(error.name, "TokenRevokedError");
  * ```
  */
 export class TokenRevokedError extends OAuthError {

@@ -3,9 +3,10 @@
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { newTokenId } from "@tokenstore/tokenstore";
  *
- * console.log(newTokenId().length); // 10
+ * assertEquals(newTokenId().length, 10);
  * ```
  *
  * @module
@@ -22,10 +23,11 @@ const ALPHABET =
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { newTokenId } from "@tokenstore/tokenstore";
  *
  * const id = newTokenId(); // e.g. "Qx3_kP9a-Z"
- * console.log(/^[A-Za-z0-9]/.test(id)); // true
+ * assertEquals(/^[A-Za-z0-9]/.test(id), true);
  * ```
  *
  * @returns The id.

@@ -12,10 +12,14 @@
  *
  * @example Plan a query
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { planQuery } from "@tokenstore/tokenstore";
  *
  * const plan = planQuery({ userName: "ada@example.com", clientId: "1000.C" });
- * console.log(plan.conditions); // [["userName", "ada@example.com"], ["clientId", "1000.C"]]
+ * assertEquals(plan.conditions, [
+ *   ["userName", "ada@example.com"],
+ *   ["clientId", "1000.C"],
+ * ]);
  * ```
  *
  * @module
@@ -55,10 +59,13 @@ export interface Lease {
    *
    * @example Keep a lease alive during a long operation
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { MemoryTokenLock } from "@tokenstore/tokenstore/memory";
    *
-   * const lease = await new MemoryTokenLock().acquire("refresh:a1", { ttlMs: 10_000 });
-   * const stillOurs = await lease?.renew?.({ ttlMs: 10_000 }); // true
+   * const lease = await new MemoryTokenLock().acquire("refresh:a1", {
+   *   ttlMs: 10_000,
+   * });
+   * assertEquals(await lease?.renew?.({ ttlMs: 10_000 }), true); // still ours
    * await lease?.release();
    * ```
    *
@@ -116,9 +123,10 @@ export interface TokenStore {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAX_LEASE_KEY_LENGTH } from "@tokenstore/tokenstore";
  *
- * console.log(MAX_LEASE_KEY_LENGTH); // 255
+ * assertEquals(MAX_LEASE_KEY_LENGTH, 255);
  * ```
  */
 export const MAX_LEASE_KEY_LENGTH = 255;
@@ -129,9 +137,11 @@ export const MAX_LEASE_KEY_LENGTH = 255;
  *
  * @example Usage
  * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
  * import { validateLeaseRequest } from "@tokenstore/tokenstore";
  *
- * validateLeaseRequest("refresh:a1", { ttlMs: 30_000 }); // 30000
+ * assertEquals(validateLeaseRequest("refresh:a1", { ttlMs: 30_000 }), 30_000);
+ * assertThrows(() => validateLeaseRequest("", { ttlMs: 30_000 }), TypeError);
  * ```
  *
  * @param key The lease key: 1 to {@linkcode MAX_LEASE_KEY_LENGTH} characters.
@@ -197,9 +207,11 @@ const QUERY_FIELDS: readonly (keyof TokenQuery)[] = [
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { planQuery } from "@tokenstore/tokenstore";
  *
- * planQuery({ refreshToken: "1000.r", clientId: "1000.C" }).rule; // "refreshToken"
+ * const plan = planQuery({ refreshToken: "1000.r", clientId: "1000.C" });
+ * assertEquals(plan.rule, "refreshToken");
  * ```
  *
  * @param query A query or a token.
@@ -264,10 +276,15 @@ export function planQuery(query: TokenQuery | OAuthToken): QueryPlan {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { matchesPlan, OAuthToken, planQuery } from "@tokenstore/tokenstore";
  *
- * const stored = new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" });
- * matchesPlan(stored, planQuery({ userName: "ada@example.com" })); // true
+ * const stored = new OAuthToken({
+ *   userName: "ada@example.com",
+ *   refreshToken: "1000.r",
+ * });
+ * assertEquals(matchesPlan(stored, planQuery({ userName: "ada@example.com" })), true);
+ * assertEquals(matchesPlan(stored, planQuery({ userName: "bob@example.com" })), false);
  * ```
  *
  * @param token A stored token (or its record).
@@ -291,11 +308,21 @@ export function matchesPlan(
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mergeFound, OAuthToken } from "@tokenstore/tokenstore";
  *
- * const stored = new OAuthToken({ id: "a1", userName: "ada@example.com", refreshToken: "1000.r" });
- * const query = new OAuthToken({ userName: "ada@example.com", clientId: "1000.C" });
- * mergeFound(query, stored)?.refreshToken; // "1000.r"
+ * const stored = new OAuthToken({
+ *   id: "a1",
+ *   userName: "ada@example.com",
+ *   refreshToken: "1000.r",
+ * });
+ * const query = new OAuthToken({
+ *   userName: "ada@example.com",
+ *   clientId: "1000.C",
+ * });
+ * const merged = mergeFound(query, stored);
+ * assertEquals(merged?.refreshToken, "1000.r"); // from the store
+ * assertEquals(merged?.clientId, "1000.C"); // from the query
  * ```
  *
  * @param query The query given to `findToken`.
@@ -317,9 +344,21 @@ export function mergeFound(
  *
  * @example Usage
  * ```ts
- * import { OAuthToken, validateForSave } from "@tokenstore/tokenstore";
+ * import { assertThrows } from "@std/assert";
+ * import {
+ *   OAuthToken,
+ *   TokenStoreError,
+ *   validateForSave,
+ * } from "@tokenstore/tokenstore";
  *
- * validateForSave(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+ * validateForSave(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * // No refresh, grant or access token: INVALID_TOKEN.
+ * assertThrows(
+ *   () => validateForSave(new OAuthToken({ userName: "ada@example.com" })),
+ *   TokenStoreError,
+ * );
  * ```
  *
  * @param token The token to save.
@@ -349,9 +388,13 @@ export function validateForSave(token: OAuthToken): OAuthToken {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { OAuthToken, planSave } from "@tokenstore/tokenstore";
  *
- * planSave(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }))?.rule; // "userName"
+ * const plan = planSave(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * assertEquals(plan?.rule, "userName");
  * ```
  *
  * @param token A token that passed {@linkcode validateForSave}.
