@@ -4,6 +4,7 @@
  *
  * @example Create, update and print a token
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
  * const token = new OAuthToken({
@@ -11,9 +12,14 @@
  *   clientId: "1000.CLIENT",
  *   refreshToken: "1000.refresh-token-value",
  * });
- * const fresh = token.with({ accessToken: "1000.access", expiresAt: Date.now() + 3_600_000 });
- * console.log(fresh.isExpired()); // false
- * console.log(JSON.stringify(fresh)); // secrets are redacted
+ * const fresh = token.with({
+ *   accessToken: "1000.access",
+ *   expiresAt: Date.now() + 3_600_000,
+ * });
+ * assertEquals(fresh.isExpired(), false);
+ * assertEquals(token.accessToken, undefined); // tokens are immutable
+ * // Secrets are redacted in JSON, String() and console.log:
+ * assertEquals(JSON.stringify(fresh).includes("refresh-token-value"), false);
  * ```
  *
  * @module
@@ -55,10 +61,11 @@ export interface OAuthTokenInit {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { TOKEN_FIELDS } from "@tokenstore/tokenstore";
  *
- * console.log(TOKEN_FIELDS.length); // 10
- * console.log(TOKEN_FIELDS.includes("expiresAt")); // true
+ * assertEquals(TOKEN_FIELDS.length, 10);
+ * assertEquals(TOKEN_FIELDS.includes("expiresAt"), true);
  * ```
  */
 export const TOKEN_FIELDS: readonly (keyof OAuthTokenInit)[] = FIELDS;
@@ -80,9 +87,11 @@ const STRING_FIELDS = TOKEN_FIELDS.filter((field): field is StringField =>
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { SECRET_FIELDS } from "@tokenstore/tokenstore";
  *
- * console.log(SECRET_FIELDS.includes("refreshToken")); // true
+ * assertEquals(SECRET_FIELDS.includes("refreshToken"), true);
+ * assertEquals(SECRET_FIELDS.includes("userName"), false);
  * ```
  */
 export const SECRET_FIELDS: readonly (keyof OAuthTokenInit)[] = SECRETS;
@@ -92,9 +101,10 @@ export const SECRET_FIELDS: readonly (keyof OAuthTokenInit)[] = SECRETS;
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAX_FIELD_LENGTH } from "@tokenstore/tokenstore";
  *
- * console.log(MAX_FIELD_LENGTH); // 4096
+ * assertEquals(MAX_FIELD_LENGTH, 4096);
  * ```
  */
 export const MAX_FIELD_LENGTH = 4096;
@@ -110,9 +120,13 @@ export const MAX_FIELD_LENGTH = 4096;
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAX_EXPIRES_AT } from "@tokenstore/tokenstore";
  *
- * console.log(new Date(MAX_EXPIRES_AT).toISOString()); // "+275760-09-13T00:00:00.000Z"
+ * assertEquals(
+ *   new Date(MAX_EXPIRES_AT).toISOString(),
+ *   "+275760-09-13T00:00:00.000Z",
+ * );
  * ```
  */
 export const MAX_EXPIRES_AT = 8_640_000_000_000_000;
@@ -125,9 +139,11 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{1,10}$/;
  *
  * @example Usage
  * ```ts
- * import { validateId } from "@tokenstore/tokenstore";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { TokenStoreError, validateId } from "@tokenstore/tokenstore";
  *
- * validateId("a1B2c3"); // "a1B2c3"
+ * assertEquals(validateId("a1B2c3"), "a1B2c3");
+ * assertThrows(() => validateId(""), TokenStoreError);
  * ```
  *
  * @param id The value to check.
@@ -173,13 +189,16 @@ export function validateId(
  *
  * @example A value no store could hold as it is
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { TokenStoreError, validateField } from "@tokenstore/tokenstore";
  *
+ * let code: string | undefined;
  * try {
  *   validateField("userName", "ada\u0000@example.com", "INVALID_TOKEN");
  * } catch (error) {
- *   console.log((error as TokenStoreError).code); // "INVALID_TOKEN"
+ *   code = (error as TokenStoreError).code;
  * }
+ * assertEquals(code, "INVALID_TOKEN");
  * ```
  *
  * @param field The field's name.
@@ -215,11 +234,16 @@ export function validateField(
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { OAuthToken } from "@tokenstore/tokenstore";
  *
- * const token = new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.secret-refresh" });
- * console.log(token.userName); // "ada@example.com"
- * console.log(String(token)); // no secret in the output
+ * const token = new OAuthToken({
+ *   userName: "ada@example.com",
+ *   refreshToken: "1000.secret-refresh",
+ * });
+ * assertEquals(token.userName, "ada@example.com");
+ * assertEquals(token.refreshToken, "1000.secret-refresh"); // readable in code
+ * assertEquals(String(token).includes("secret-refresh"), false); // not printed
  * ```
  */
 export class OAuthToken implements Readonly<OAuthTokenInit> {
@@ -310,11 +334,20 @@ export class OAuthToken implements Readonly<OAuthTokenInit> {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { OAuthToken } from "@tokenstore/tokenstore";
    *
-   * const token = new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" });
-   * const updated = token.with({ accessToken: "1000.a", expiresAt: Date.now() + 3_600_000 });
-   * console.log(updated.accessToken !== undefined); // true
+   * const token = new OAuthToken({
+   *   userName: "ada@example.com",
+   *   refreshToken: "1000.r",
+   * });
+   * const updated = token.with({
+   *   accessToken: "1000.a",
+   *   expiresAt: Date.now() + 3_600_000,
+   * });
+   * assertEquals(updated.accessToken, "1000.a");
+   * assertEquals(updated.refreshToken, "1000.r");
+   * assertEquals(token.accessToken, undefined);
    * ```
    *
    * @param patch The fields to change.
@@ -331,11 +364,12 @@ export class OAuthToken implements Readonly<OAuthTokenInit> {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { OAuthToken } from "@tokenstore/tokenstore";
    *
    * const token = new OAuthToken({ accessToken: "1000.a", expiresAt: 10_000 });
-   * console.log(token.isExpired({ now: 5_000 })); // false
-   * console.log(token.isExpired({ now: 5_000, skewMs: 6_000 })); // true
+   * assertEquals(token.isExpired({ now: 5_000 }), false);
+   * assertEquals(token.isExpired({ now: 5_000, skewMs: 6_000 }), true);
    * ```
    *
    * @param options `now` (epoch ms, default `Date.now()`) and `skewMs` (default 0).
@@ -353,10 +387,14 @@ export class OAuthToken implements Readonly<OAuthTokenInit> {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { OAuthToken } from "@tokenstore/tokenstore";
    *
-   * const record = new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }).toRecord();
-   * console.log(Object.keys(record)); // ["userName", "refreshToken"]
+   * const record = new OAuthToken({
+   *   userName: "ada@example.com",
+   *   refreshToken: "1000.r",
+   * }).toRecord();
+   * assertEquals(record, { userName: "ada@example.com", refreshToken: "1000.r" });
    * ```
    *
    * @returns A plain object with the defined fields.
@@ -370,10 +408,15 @@ export class OAuthToken implements Readonly<OAuthTokenInit> {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { OAuthToken } from "@tokenstore/tokenstore";
    *
-   * const token = new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.refresh-token" });
-   * console.log(token.toJSON().refreshToken); // "1000.…(redacted)"
+   * const token = new OAuthToken({
+   *   userName: "ada@example.com",
+   *   refreshToken: "1000.refresh-token",
+   * });
+   * assertEquals(token.toJSON().refreshToken, "1000…(redacted)");
+   * assertEquals(token.toJSON().userName, "ada@example.com");
    * ```
    *
    * @returns The fields, secrets redacted.
@@ -391,9 +434,17 @@ export class OAuthToken implements Readonly<OAuthTokenInit> {
    *
    * @example Usage
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { OAuthToken } from "@tokenstore/tokenstore";
    *
-   * console.log(String(new OAuthToken({ userName: "ada@example.com", accessToken: "1000.a-token" })));
+   * const token = new OAuthToken({
+   *   userName: "ada@example.com",
+   *   accessToken: "1000.a-token",
+   * });
+   * assertEquals(
+   *   String(token),
+   *   'OAuthToken {"userName":"ada@example.com","accessToken":"100…(redacted)"}',
+   * );
    * ```
    *
    * @returns `OAuthToken {...}` with secrets redacted.
