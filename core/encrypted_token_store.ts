@@ -25,14 +25,26 @@
  *
  * @example Encrypt a memory store
  * ```ts
- * import { EncryptedTokenStore, generateEncryptionKey, OAuthToken } from "@tokenstore/tokenstore";
+ * import { assertEquals } from "@std/assert";
+ * import {
+ *   EncryptedTokenStore,
+ *   generateEncryptionKey,
+ *   OAuthToken,
+ * } from "@tokenstore/tokenstore";
  * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
  *
  * const inner = new MemoryTokenStore();
- * const store = new EncryptedTokenStore(inner, { keys: [generateEncryptionKey()] });
- * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * console.log((await store.findToken({ refreshToken: "1000.r" }))?.userName); // "ada@example.com"
- * console.log((await inner.getTokens())[0].refreshToken?.startsWith("enc1:")); // true
+ * const store = new EncryptedTokenStore(inner, {
+ *   keys: [generateEncryptionKey()],
+ * });
+ * await store.saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * const found = await store.findToken({ refreshToken: "1000.r" });
+ * assertEquals(found?.userName, "ada@example.com");
+ * // The inner store holds only ciphertext:
+ * const [stored] = await inner.getTokens();
+ * assertEquals(stored.refreshToken?.startsWith("enc1:"), true);
  * ```
  *
  * @module
@@ -112,9 +124,11 @@ export interface RekeyOptions {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { generateEncryptionKey } from "@tokenstore/tokenstore";
  *
- * console.log(generateEncryptionKey().length); // 44
+ * const key = generateEncryptionKey(); // 32 random bytes, base64
+ * assertEquals(key.length, 44);
  * ```
  *
  * @returns The key in standard base64.
@@ -131,15 +145,24 @@ export function generateEncryptionKey(): string {
  *
  * @example Rotate keys
  * ```ts
- * import { EncryptedTokenStore, generateEncryptionKey, OAuthToken } from "@tokenstore/tokenstore";
+ * import { assertEquals } from "@std/assert";
+ * import {
+ *   EncryptedTokenStore,
+ *   generateEncryptionKey,
+ *   OAuthToken,
+ * } from "@tokenstore/tokenstore";
  * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
  *
  * const inner = new MemoryTokenStore();
  * const oldKey = generateEncryptionKey();
- * await new EncryptedTokenStore(inner, { keys: [oldKey] })
- *   .saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * const rotated = new EncryptedTokenStore(inner, { keys: [generateEncryptionKey(), oldKey] });
- * console.log((await rotated.rekey()).rekeyed); // 1
+ * await new EncryptedTokenStore(inner, { keys: [oldKey] }).saveToken(
+ *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+ * );
+ * // A new first key encrypts; the old one still decrypts until rekeyed.
+ * const rotated = new EncryptedTokenStore(inner, {
+ *   keys: [generateEncryptionKey(), oldKey],
+ * });
+ * assertEquals((await rotated.rekey()).rekeyed, 1);
  * ```
  */
 export class EncryptedTokenStore implements TokenStore {
@@ -245,11 +268,20 @@ export class EncryptedTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
-   * import { EncryptedTokenStore, generateEncryptionKey } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   * import {
+   *   EncryptedTokenStore,
+   *   generateEncryptionKey,
+   *   OAuthToken,
+   * } from "@tokenstore/tokenstore";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * const store = new EncryptedTokenStore(new MemoryTokenStore(), { keys: [generateEncryptionKey()] });
-   * console.log(await store.findToken({ accessToken: "1000.unknown" })); // null
+   * const store = new EncryptedTokenStore(new MemoryTokenStore(), {
+   *   keys: [generateEncryptionKey()],
+   * });
+   * await store.saveToken(new OAuthToken({ accessToken: "1000.a" }));
+   * assertEquals((await store.findToken({ accessToken: "1000.a" }))?.accessToken, "1000.a");
+   * assertEquals(await store.findToken({ accessToken: "1000.unknown" }), null);
    * ```
    *
    * @param query A query or a token (merge semantics).
@@ -273,12 +305,21 @@ export class EncryptedTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
-   * import { EncryptedTokenStore, generateEncryptionKey, OAuthToken } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   * import {
+   *   EncryptedTokenStore,
+   *   generateEncryptionKey,
+   *   OAuthToken,
+   * } from "@tokenstore/tokenstore";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * const store = new EncryptedTokenStore(new MemoryTokenStore(), { keys: [generateEncryptionKey()] });
-   * const saved = await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
-   * console.log(saved.refreshToken); // "1000.r"
+   * const store = new EncryptedTokenStore(new MemoryTokenStore(), {
+   *   keys: [generateEncryptionKey()],
+   * });
+   * const saved = await store.saveToken(
+   *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }),
+   * );
+   * assertEquals(saved.refreshToken, "1000.r"); // the caller gets plaintext back
    * ```
    *
    * @param token The token, secrets in plaintext.
@@ -309,11 +350,17 @@ export class EncryptedTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
-   * import { EncryptedTokenStore, generateEncryptionKey } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   * import {
+   *   EncryptedTokenStore,
+   *   generateEncryptionKey,
+   * } from "@tokenstore/tokenstore";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * const store = new EncryptedTokenStore(new MemoryTokenStore(), { keys: [generateEncryptionKey()] });
-   * console.log(await store.deleteToken("a1")); // false
+   * const store = new EncryptedTokenStore(new MemoryTokenStore(), {
+   *   keys: [generateEncryptionKey()],
+   * });
+   * assertEquals(await store.deleteToken("a1"), false);
    * ```
    *
    * @param id The id.
@@ -328,11 +375,17 @@ export class EncryptedTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
-   * import { EncryptedTokenStore, generateEncryptionKey } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   * import {
+   *   EncryptedTokenStore,
+   *   generateEncryptionKey,
+   * } from "@tokenstore/tokenstore";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * const store = new EncryptedTokenStore(new MemoryTokenStore(), { keys: [generateEncryptionKey()] });
-   * console.log(await store.getTokens()); // []
+   * const store = new EncryptedTokenStore(new MemoryTokenStore(), {
+   *   keys: [generateEncryptionKey()],
+   * });
+   * assertEquals(await store.getTokens(), []);
    * ```
    *
    * @returns The tokens.
@@ -364,11 +417,17 @@ export class EncryptedTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
-   * import { EncryptedTokenStore, generateEncryptionKey } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   * import {
+   *   EncryptedTokenStore,
+   *   generateEncryptionKey,
+   * } from "@tokenstore/tokenstore";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * const store = new EncryptedTokenStore(new MemoryTokenStore(), { keys: [generateEncryptionKey()] });
-   * console.log(await store.findTokenById("a1")); // null
+   * const store = new EncryptedTokenStore(new MemoryTokenStore(), {
+   *   keys: [generateEncryptionKey()],
+   * });
+   * assertEquals(await store.findTokenById("a1"), null);
    * ```
    *
    * @param id The id.
@@ -390,11 +449,17 @@ export class EncryptedTokenStore implements TokenStore {
    *
    * @example Usage
    * ```ts
-   * import { EncryptedTokenStore, generateEncryptionKey } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   * import {
+   *   EncryptedTokenStore,
+   *   generateEncryptionKey,
+   * } from "@tokenstore/tokenstore";
    * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
    *
-   * const store = new EncryptedTokenStore(new MemoryTokenStore(), { keys: [generateEncryptionKey()] });
-   * console.log((await store.rekey()).scanned); // 0
+   * const store = new EncryptedTokenStore(new MemoryTokenStore(), {
+   *   keys: [generateEncryptionKey()],
+   * });
+   * assertEquals((await store.rekey()).scanned, 0);
    * ```
    *
    * @param options How long to wait for a busy lease.
