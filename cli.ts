@@ -18,13 +18,15 @@
  *
  * @example Run the CLI from code
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { main } from "@tokenstore/tokenstore/cli";
  *
  * const lines: string[] = [];
  * const code = await main(["list", "--store", "memory:"], {
  *   stdout: (text) => lines.push(text),
  * });
- * console.log(code, lines.join("")); // 0 "No tokens in memory:\n"
+ * assertEquals(code, 0);
+ * assertEquals(lines.join(""), "No tokens in memory:\n");
  * ```
  *
  * @module
@@ -142,13 +144,15 @@ function oneLine(message: string, secrets: string[]): string {
  *
  * @example Usage
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { main } from "@tokenstore/tokenstore/cli";
  *
  * const errors: string[] = [];
  * const code = await main(["purge", "--store", "memory:"], {
  *   stderr: (text) => errors.push(text),
  * });
- * console.log(code); // 2: purge needs --yes
+ * assertEquals(code, 2); // purge needs --yes
+ * assertEquals(errors.join("").includes("--yes"), true);
  * ```
  *
  * @param args The arguments, e.g. `Deno.args`.

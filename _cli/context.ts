@@ -16,12 +16,13 @@ import { type ParsedArgs, UsageError } from "./args.ts";
  *
  * @example Capture the output
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { type CliIo, main } from "@tokenstore/tokenstore/cli";
  *
  * let out = "";
  * const io: CliIo = { stdout: (text) => out += text, env: {} };
  * await main(["list", "--store", "memory:"], io);
- * console.log(out); // "No tokens in memory:\n"
+ * assertEquals(out, "No tokens in memory:\n");
  * ```
  */
 export interface CliIo {
