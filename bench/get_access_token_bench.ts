@@ -21,7 +21,7 @@ import { MemoryTokenStore } from "../stores/memory.ts";
 import {
   openStoreSpec,
   type StoreSpec,
-} from "../tests/fixtures/stampede_worker.ts";
+} from "../tests/fixtures/store_specs.ts";
 import { atUnload, CLIENT_ID, tempDir, tokenValue } from "./_data.ts";
 import { dropTablesSync, runPrefix } from "./_mysql_tables.ts";
 

@@ -29,26 +29,23 @@
  * @module
  */
 
-import { join } from "@std/path";
 import { OAuthToken } from "../core/token.ts";
 import {
   DEFAULT_CLIENT,
   startTokenServer,
 } from "../tests/fixtures/token_server.ts";
+import { Worker } from "../tests/fixtures/stampede_harness.ts";
+import {
+  type RoundResult,
+  tokenHash,
+} from "../tests/fixtures/stampede_worker.ts";
 import {
   openStoreSpec,
   type StoreSpec,
-  tokenHash,
-} from "../tests/fixtures/stampede_worker.ts";
+  target as storeTarget,
+} from "../tests/fixtures/store_specs.ts";
 import { dropTables, runPrefix, TABLE_PREFIX } from "./_mysql_tables.ts";
-import type {
-  Command,
-  RoundResult,
-  WorkerOptions,
-} from "./_stampede_worker.ts";
 
-const WORKER = new URL("./_stampede_worker.ts", import.meta.url);
-const ROOT = new URL("../", import.meta.url);
 const MYSQL_URL = Deno.env.get("MYSQL_URL") || undefined;
 
 function option(name: string, fallback: string): string {
@@ -81,83 +78,12 @@ const LEASE_TTL_MS = optionalNumber("lease-ttl-ms");
 const MAX_P99_MS = Number(option("max-p99-ms", "250"));
 const HOUR = 3_600_000;
 
-/** A worker process and its line protocol. */
-class Worker {
-  #child: Deno.ChildProcess;
-  #reader: ReadableStreamDefaultReader<string>;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #buffer = "";
-  readonly stderr: Promise<string>;
-
-  constructor(options: WorkerOptions) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", WORKER.pathname, JSON.stringify(options)],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#reader = this.#child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    this.#writer = this.#child.stdin.getWriter();
-    this.stderr = new Response(this.#child.stderr).text();
-  }
-
-  async send(command: Command): Promise<void> {
-    await this.#writer.write(
-      new TextEncoder().encode(`${JSON.stringify(command)}\n`),
-    );
-  }
-
-  async next<T>(): Promise<T> {
-    for (;;) {
-      const newline = this.#buffer.indexOf("\n");
-      if (newline >= 0) {
-        const line = this.#buffer.slice(0, newline);
-        this.#buffer = this.#buffer.slice(newline + 1);
-        return JSON.parse(line);
-      }
-      const { value, done } = await this.#reader.read();
-      if (done) throw new Error(`A worker ended early: ${await this.stderr}`);
-      this.#buffer += value;
-    }
-  }
-
-  async close(): Promise<number> {
-    await this.#writer.close().catch(() => {});
-    while (!(await this.#reader.read()).done) {
-      // drain
-    }
-    return (await this.#child.status).code;
-  }
-}
-
-interface Target {
-  label: string;
-  spec(dir: string): StoreSpec;
-}
-
-const TARGETS: Record<string, Target> = {
-  kv: {
-    label: "kv-file",
-    spec: (dir) => ({ kind: "kv", path: join(dir, "tokens.kv") }),
-  },
-  libsql: {
-    label: "libsql-file",
-    spec: (dir) => ({ kind: "libsql", url: `file:${join(dir, "tokens.db")}` }),
-  },
-  mysql: {
-    label: "mysql",
-    spec: () => ({
-      kind: "mysql",
-      url: MYSQL_URL!,
-      table: `${runPrefix()}stampede`,
-    }),
-  },
-  file: {
-    label: "file-json",
-    spec: (dir) => ({ kind: "file", path: join(dir, "tokens.json") }),
-  },
+/** The stores a run can name, and their labels in the table. */
+const LABELS: Record<string, string> = {
+  kv: "kv-file",
+  libsql: "libsql-file",
+  mysql: "mysql",
+  file: "file-json",
 };
 
 /** Nearest-rank percentile of sorted values. */
@@ -210,8 +136,8 @@ console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 
 try {
   for (const name of STORES) {
-    const target = TARGETS[name];
-    if (target === undefined) {
+    const label = LABELS[name];
+    if (label === undefined) {
       throw new Error(
         `Unknown store "${name}": expected kv, libsql, mysql or file`,
       );
@@ -222,7 +148,10 @@ try {
     }
     if (name === "mysql") await dropTables(MYSQL_URL!, TABLE_PREFIX, true);
     const dir = await Deno.makeTempDir({ prefix: "tokenstore_stampede_" });
-    const spec = target.spec(dir);
+    const spec = storeTarget(name as StoreSpec["kind"]).spec(
+      dir,
+      `${runPrefix()}stampede`,
+    )!;
     const store = await openStoreSpec(spec);
     const userName = `stampede.${name}@example.com`;
     try {
@@ -264,9 +193,10 @@ try {
           const hash = await tokenHash(stored.accessToken!);
           const errors = results.flatMap((r) => r.errors);
           const hashes = new Set(results.flatMap((r) => r.tokenHashes));
-          const latencies = results.flatMap((r) => r.latenciesMs).sort((a, b) =>
-            a - b
-          );
+          const latencies = results.flatMap((r) => r.latenciesMs!).sort((
+            a,
+            b,
+          ) => a - b);
           const problem = errors.length > 0
             ? `${errors.length} calls failed: ${errors[0]}`
             : hashes.size !== 1 || !hashes.has(hash)
@@ -279,7 +209,7 @@ try {
             } ms > ${MAX_P99_MS} ms`
             : undefined;
           const row: Row = {
-            store: target.label,
+            store: label,
             processes,
             callers,
             requests,
@@ -297,7 +227,7 @@ try {
               row.max.toFixed(1)
             } | ${(row.p99 / ENDPOINT_LATENCY_MS).toFixed(2)}× |`,
           );
-          if (problem) console.error(`  ${target.label}: ${problem}`);
+          if (problem) console.error(`  ${label}: ${problem}`);
         }
       }
     } finally {

@@ -10,17 +10,17 @@ import {
   closeAll,
   harness,
   storedAccess,
-  TARGETS,
   USER,
   Worker,
 } from "./fixtures/stampede_harness.ts";
 import type { RoundResult } from "./fixtures/stampede_worker.ts";
+import { STORE_TARGETS } from "./fixtures/store_specs.ts";
 
 const MAX_STALE_MS = 500;
 
 for (const name of ["Deno KV file", "libSQL file"]) {
   Deno.test(`cache: a token deleted from the ${name} store by another process is served for at most maxStaleMs (${MAX_STALE_MS} ms)`, async () => {
-    const target = TARGETS.find((t) => t.name === name)!;
+    const target = STORE_TARGETS.find((t) => t.name === name)!;
     const dir = await Deno.makeTempDir({ prefix: "cache_stale_" });
     const spec = target.spec(dir)!;
     await using h = await harness(target, spec, dir, 0);

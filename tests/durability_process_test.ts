@@ -17,7 +17,7 @@ import { OAuthToken } from "../core/token.ts";
 import { TokenClient } from "../core/token_client.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
 import {
-  MYSQL_URL as MYSQL_HELPER_URL,
+  MYSQL_URL,
   select,
   urlParts,
   withAdmin,
@@ -26,14 +26,12 @@ import {
 import {
   closeAll,
   harness,
-  MYSQL_URL,
   storedAccess,
-  type Target,
-  TARGETS,
   USER,
   Worker,
 } from "./fixtures/stampede_harness.ts";
 import type { RoundResult } from "./fixtures/stampede_worker.ts";
+import { STORE_TARGETS } from "./fixtures/store_specs.ts";
 import { TcpProxy } from "./fixtures/tcp_proxy.ts";
 import {
   API_FAILURES,
@@ -45,10 +43,6 @@ const HOUR = 3_600_000;
 const ROTATING = { rotateRefreshTokens: true, reuseDetection: true } as const;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function runs(target: Target): boolean {
-  return target.name !== "MySQL" || MYSQL_URL !== undefined;
-}
-
 async function waitForRequests(
   server: { requests: readonly unknown[] },
   count: number,
@@ -59,11 +53,11 @@ async function waitForRequests(
   }
 }
 
-for (const target of TARGETS) {
+for (const target of STORE_TARGETS) {
   Deno.test({
     name:
       `durability: an endpoint slower (2.5 s) than the lease (1 s) makes one refresh across 2 processes on the ${target.name} store, and the family survives`,
-    ignore: !runs(target),
+    ignore: !target.available,
     async fn() {
       const dir = await Deno.makeTempDir({ prefix: "durability_slow_" });
       const spec = target.spec(dir)!;
@@ -101,7 +95,7 @@ for (const target of TARGETS) {
   Deno.test({
     name:
       `durability: 20 sequential 401s in each of 2 processes on the ${target.name} store: none refreshes for a scope error, one for an invalid token`,
-    ignore: !runs(target),
+    ignore: !target.available,
     async fn() {
       const dir = await Deno.makeTempDir({ prefix: "durability_401_" });
       const spec = target.spec(dir)!;
@@ -151,7 +145,7 @@ Deno.test({
   name:
     "durability: a token living 30 s (default 60 s skew) across 4 processes x 50 callers on the libSQL file store: 1 token request per expiry",
   async fn() {
-    const target = TARGETS.find((t) => t.name === "libSQL file")!;
+    const target = STORE_TARGETS.find((t) => t.kind === "libsql")!;
     const dir = await Deno.makeTempDir({ prefix: "durability_short_" });
     const spec = target.spec(dir)!;
     await using h = await harness(target, spec, dir, 50, {
@@ -196,11 +190,11 @@ Deno.test({
   },
 });
 
-for (const target of TARGETS) {
+for (const target of STORE_TARGETS) {
   Deno.test({
     name:
       `durability: a refresh holder stopped (SIGSTOP) for 3 s mid-request on the ${target.name} store is not taken over`,
-    ignore: !runs(target),
+    ignore: !target.available,
     async fn() {
       const dir = await Deno.makeTempDir({ prefix: "durability_stop_" });
       const spec = target.spec(dir)!;
@@ -248,8 +242,8 @@ for (const target of TARGETS) {
   });
 }
 
-if (MYSQL_HELPER_URL !== undefined) {
-  const parts = urlParts(MYSQL_HELPER_URL);
+if (MYSQL_URL !== undefined) {
+  const parts = urlParts(MYSQL_URL);
   for (const outageMs of [1_000, 3_000, 6_000]) {
     Deno.test({
       name:

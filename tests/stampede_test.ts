@@ -7,7 +7,8 @@
  * lease (extended past its request's timeout) expires.
  *
  * Every store shared across processes runs these: Deno KV file, libSQL file,
- * JSON file and MySQL (when `MYSQL_URL` is set).
+ * JSON file, MySQL and PostgreSQL (when `MYSQL_URL` / `POSTGRES_URL` are
+ * set).
  */
 
 import { assert, assertEquals } from "@std/assert";
@@ -15,25 +16,24 @@ import {
   closeAll,
   CONCURRENCY,
   harness,
-  MYSQL_URL,
   storedAccess,
-  TARGETS,
   USER,
   Worker,
 } from "./fixtures/stampede_harness.ts";
 import type { RoundResult } from "./fixtures/stampede_worker.ts";
+import { STORE_TARGETS } from "./fixtures/store_specs.ts";
 
 const WORKERS = 4;
 const ROUNDS = 3;
 const HOUR = 3_600_000;
 
-if (MYSQL_URL === undefined) {
-  console.log(
-    "Notice: MYSQL_URL is unset, the MySQL stampede tests are skipped",
-  );
-}
+for (const target of STORE_TARGETS) {
+  if (!target.available) {
+    console.log(
+      `Notice: the ${target.name} server's URL is unset, its stampede tests are skipped`,
+    );
+  }
 
-for (const target of TARGETS) {
   for (const rotating of [false, true]) {
     const server = rotating
       ? " on a server that rotates refresh tokens and revokes the family on reuse"
@@ -41,7 +41,7 @@ for (const target of TARGETS) {
     Deno.test({
       name:
         `stampede: ${WORKERS} processes x ${CONCURRENCY} callers on the ${target.name} store make exactly 1 token request per expiry${server}`,
-      ignore: target.name === "MySQL" && MYSQL_URL === undefined,
+      ignore: !target.available,
       async fn() {
         const dir = await Deno.makeTempDir({ prefix: "stampede_" });
         const spec = target.spec(dir)!;
@@ -107,7 +107,7 @@ for (const target of TARGETS) {
   Deno.test({
     name:
       `stampede: a refresh holder killed mid-refresh on the ${target.name} store is taken over after its lease expires`,
-    ignore: target.name === "MySQL" && MYSQL_URL === undefined,
+    ignore: !target.available,
     async fn() {
       const leaseTtlMs = 1500;
       const requestTimeoutMs = 1000;
