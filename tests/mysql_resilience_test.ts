@@ -13,14 +13,13 @@ import {
   MYSQL_URL,
   notice,
   select,
+  test,
   urlParts,
   withAdmin,
+  withStore,
   withTable,
 } from "./fixtures/mysql_helpers.ts";
 import { TcpProxy } from "./fixtures/tcp_proxy.ts";
-
-const test = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 
 if (MYSQL_URL === undefined) {
   notice("tests/mysql_resilience_test.ts");
@@ -63,51 +62,46 @@ if (MYSQL_URL === undefined) {
     }));
 
   test("MysqlTokenStore leases use the database clock and expire", () =>
-    withTable(async (table) => {
-      const store = await MysqlTokenStore.open({ url, table });
-      try {
-        const lease = await store.lock.acquire("refresh:clock", {
-          ttlMs: 60_000,
-        });
-        assert(lease);
-        await withAdmin(async (admin) => {
-          const [row] = await select(
-            admin,
-            `SELECT expires_at - CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) AS left_ms ` +
-              `FROM \`${table}_lock\` WHERE lock_key = 'refresh:clock'`,
-          );
-          const left = Number(row.left_ms);
-          assert(left > 55_000 && left <= 60_000, `${left} ms left`);
-          // another process's stale lease is taken over
-          await admin.query(
-            `UPDATE \`${table}_lock\` SET expires_at = 0, owner = 'crashed'`,
-          );
-        });
-        const taken = await store.lock.acquire("refresh:clock", {
-          ttlMs: 5_000,
-        });
-        assert(taken);
-        await lease.release(); // not the holder any more: no effect
-        assertEquals(
-          await store.lock.acquire("refresh:clock", { ttlMs: 1_000 }),
-          null,
+    withStore(async (store, table) => {
+      const lease = await store.lock.acquire("refresh:clock", {
+        ttlMs: 60_000,
+      });
+      assert(lease);
+      await withAdmin(async (admin) => {
+        const [row] = await select(
+          admin,
+          `SELECT expires_at - CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) AS left_ms ` +
+            `FROM \`${table}_lock\` WHERE lock_key = 'refresh:clock'`,
         );
-        await taken.release();
-        const again = await store.lock.acquire("refresh:clock", {
-          ttlMs: 1_000,
-        });
-        assert(again);
-        await again.release();
-        for (
-          const [key, ttlMs] of [["k", 0], ["", 1000], ["k".repeat(256), 1000]]
-        ) {
-          await assertRejects(
-            () => store.lock.acquire(key as string, { ttlMs: ttlMs as number }),
-            TypeError,
-          );
-        }
-      } finally {
-        await store.close();
+        const left = Number(row.left_ms);
+        assert(left > 55_000 && left <= 60_000, `${left} ms left`);
+        // another process's stale lease is taken over
+        await admin.query(
+          `UPDATE \`${table}_lock\` SET expires_at = 0, owner = 'crashed'`,
+        );
+      });
+      const taken = await store.lock.acquire("refresh:clock", {
+        ttlMs: 5_000,
+      });
+      assert(taken);
+      await lease.release(); // not the holder any more: no effect
+      assertEquals(
+        await store.lock.acquire("refresh:clock", { ttlMs: 1_000 }),
+        null,
+      );
+      await taken.release();
+      const again = await store.lock.acquire("refresh:clock", {
+        ttlMs: 1_000,
+      });
+      assert(again);
+      await again.release();
+      for (
+        const [key, ttlMs] of [["k", 0], ["", 1000], ["k".repeat(256), 1000]]
+      ) {
+        await assertRejects(
+          () => store.lock.acquire(key as string, { ttlMs: ttlMs as number }),
+          TypeError,
+        );
       }
     }));
 

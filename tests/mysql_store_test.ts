@@ -18,8 +18,10 @@ import {
   MYSQL_URL,
   notice,
   select,
+  test,
   urlParts,
   withAdmin,
+  withStore,
   withTable,
 } from "./fixtures/mysql_helpers.ts";
 
@@ -36,9 +38,6 @@ const CREATED_COLUMNS = [
   ["redirect_url", "text", "YES", ""],
   ["api_domain", "text", "YES", ""],
 ];
-
-const test = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 
 if (MYSQL_URL === undefined) {
   notice("tests/mysql_store_test.ts");
@@ -140,139 +139,129 @@ if (MYSQL_URL === undefined) {
     }));
 
   test("MysqlTokenStore stores expiry_time as text of epoch milliseconds and absent fields as NULL", () =>
-    withTable(async (table) => {
-      const store = await MysqlTokenStore.open({ url, table });
-      try {
-        const saved = await store.saveToken(
-          new OAuthToken({
-            userName: "exp@example.com",
-            refreshToken: "1000.r",
-            expiresAt: 1_800_000_000_123,
-          }),
-        );
-        const rows = await withAdmin((admin) =>
-          select(
-            admin,
-            `SELECT id, expiry_time, access_token, ` +
-              `expiry_time = '1800000000123' AS is_text FROM \`${table}\``,
-          )
-        );
-        assertEquals(rows, [{
-          id: saved.id!,
-          expiry_time: "1800000000123",
-          access_token: null,
-          is_text: 1,
-        }]);
-      } finally {
-        await store.close();
-      }
+    withStore(async (store, table) => {
+      const saved = await store.saveToken(
+        new OAuthToken({
+          userName: "exp@example.com",
+          refreshToken: "1000.r",
+          expiresAt: 1_800_000_000_123,
+        }),
+      );
+      const rows = await withAdmin((admin) =>
+        select(
+          admin,
+          `SELECT id, expiry_time, access_token, ` +
+            `expiry_time = '1800000000123' AS is_text FROM \`${table}\``,
+        )
+      );
+      assertEquals(rows, [{
+        id: saved.id!,
+        expiry_time: "1800000000123",
+        access_token: null,
+        is_text: 1,
+      }]);
     }));
 
   test("MysqlTokenStore holds 4096 characters of any kind in every column of a table it creates", () =>
-    withTable(async (table) => {
-      const store = await MysqlTokenStore.open({ url, table });
-      try {
-        // three bytes each in utf8mb4: 12,288 bytes per column, 98,304 per row
-        const wide = (c: string) => `${c}${"東".repeat(4094)}a`;
-        const saved = await store.saveToken(
-          new OAuthToken({
-            userName: wide("u"),
-            clientId: wide("c"),
-            clientSecret: wide("s"),
-            redirectUrl: wide("d"),
-            grantToken: wide("g"),
-            refreshToken: wide("r"),
-            accessToken: wide("a"),
-            expiresAt: 0.0000012345678901234567, // the longest text a number has
-            apiDomain: wide("p"),
-          }),
-        );
-        for (
-          const query of [
-            { userName: wide("u") },
-            { accessToken: wide("a") },
-            { grantToken: wide("g"), clientId: wide("c") },
-            { refreshToken: wide("r") },
-          ]
-        ) {
-          assertEquals(
-            (await store.findToken(query))?.toRecord(),
-            saved.toRecord(),
-          );
-        }
-        // values that share the indexed 255-character prefix stay apart
-        const twin = await store.saveToken(
-          new OAuthToken({
-            userName: `${wide("u").slice(0, -1)}b`,
-            accessToken: `${wide("a").slice(0, -1)}b`,
-            expiresAt: MAX_EXPIRES_AT,
-          }),
-        );
-        assertNotEquals(twin.id, saved.id);
+    withStore(async (store, table) => {
+      // three bytes each in utf8mb4: 12,288 bytes per column, 98,304 per row
+      const wide = (c: string) => `${c}${"東".repeat(4094)}a`;
+      const saved = await store.saveToken(
+        new OAuthToken({
+          userName: wide("u"),
+          clientId: wide("c"),
+          clientSecret: wide("s"),
+          redirectUrl: wide("d"),
+          grantToken: wide("g"),
+          refreshToken: wide("r"),
+          accessToken: wide("a"),
+          expiresAt: 0.0000012345678901234567, // the longest text a number has
+          apiDomain: wide("p"),
+        }),
+      );
+      for (
+        const query of [
+          { userName: wide("u") },
+          { accessToken: wide("a") },
+          { grantToken: wide("g"), clientId: wide("c") },
+          { refreshToken: wide("r") },
+        ]
+      ) {
         assertEquals(
-          (await store.findToken({ accessToken: wide("a") }))?.id,
-          saved.id,
+          (await store.findToken(query))?.toRecord(),
+          saved.toRecord(),
         );
-        assertEquals(
-          (await store.findTokenById(twin.id!))?.expiresAt,
-          MAX_EXPIRES_AT,
-        );
-        // the Zoho SDKs' own statements read and write the table
-        await withAdmin(async (admin) => {
-          const [found] = await admin.execute(
-            `select * from \`${table}\` where user_name=? and client_id=?`,
-            [wide("u"), wide("c")],
-          );
-          assertEquals(
-            (found as Record<string, unknown>[]).map((
-              r,
-            ) => [r.id, r.access_token, r.expiry_time]),
-            [
-              [saved.id, wide("a"), "0.0000012345678901234567"],
-            ],
-          );
-          await admin.execute(
-            `insert into \`${table}\`(id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) values(?,?,?,?,?,?,?,?,?,?)`,
-            [
-              "zoho1",
-              wide("z"),
-              "1000.Z",
-              wide("s"),
-              wide("y"),
-              wide("x"),
-              null,
-              "1800000000000",
-              null,
-              null,
-            ],
-          );
-        });
-        assertEquals(
-          (await store.findToken({ refreshToken: wide("y") }))?.toRecord(),
-          {
-            id: "zoho1",
-            userName: wide("z"),
-            clientId: "1000.Z",
-            clientSecret: wide("s"),
-            refreshToken: wide("y"),
-            accessToken: wide("x"),
-            expiresAt: 1_800_000_000_000,
-          },
-        );
-        // the reported case: a 300-character access token
-        const issued = await store.saveToken(
-          new OAuthToken({
-            userName: "ada@example.com",
-            accessToken: `1000.${"x".repeat(295)}`,
-          }),
-        );
-        assertEquals(
-          (await store.findTokenById(issued.id!))?.accessToken?.length,
-          300,
-        );
-      } finally {
-        await store.close();
       }
+      // values that share the indexed 255-character prefix stay apart
+      const twin = await store.saveToken(
+        new OAuthToken({
+          userName: `${wide("u").slice(0, -1)}b`,
+          accessToken: `${wide("a").slice(0, -1)}b`,
+          expiresAt: MAX_EXPIRES_AT,
+        }),
+      );
+      assertNotEquals(twin.id, saved.id);
+      assertEquals(
+        (await store.findToken({ accessToken: wide("a") }))?.id,
+        saved.id,
+      );
+      assertEquals(
+        (await store.findTokenById(twin.id!))?.expiresAt,
+        MAX_EXPIRES_AT,
+      );
+      // the Zoho SDKs' own statements read and write the table
+      await withAdmin(async (admin) => {
+        const [found] = await admin.execute(
+          `select * from \`${table}\` where user_name=? and client_id=?`,
+          [wide("u"), wide("c")],
+        );
+        assertEquals(
+          (found as Record<string, unknown>[]).map((
+            r,
+          ) => [r.id, r.access_token, r.expiry_time]),
+          [
+            [saved.id, wide("a"), "0.0000012345678901234567"],
+          ],
+        );
+        await admin.execute(
+          `insert into \`${table}\`(id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) values(?,?,?,?,?,?,?,?,?,?)`,
+          [
+            "zoho1",
+            wide("z"),
+            "1000.Z",
+            wide("s"),
+            wide("y"),
+            wide("x"),
+            null,
+            "1800000000000",
+            null,
+            null,
+          ],
+        );
+      });
+      assertEquals(
+        (await store.findToken({ refreshToken: wide("y") }))?.toRecord(),
+        {
+          id: "zoho1",
+          userName: wide("z"),
+          clientId: "1000.Z",
+          clientSecret: wide("s"),
+          refreshToken: wide("y"),
+          accessToken: wide("x"),
+          expiresAt: 1_800_000_000_000,
+        },
+      );
+      // the reported case: a 300-character access token
+      const issued = await store.saveToken(
+        new OAuthToken({
+          userName: "ada@example.com",
+          accessToken: `1000.${"x".repeat(295)}`,
+        }),
+      );
+      assertEquals(
+        (await store.findTokenById(issued.id!))?.accessToken?.length,
+        300,
+      );
     }));
 
   test("MysqlTokenStore uses a custom table and lease table", () =>

@@ -11,7 +11,9 @@ import {
   notice,
   POSTGRES_URL,
   select,
+  test,
   withAdmin,
+  withStore,
   withTable,
 } from "./fixtures/postgres_helpers.ts";
 
@@ -28,9 +30,6 @@ const CREATED_COLUMNS = [
   ["redirect_url", "character varying(4096)", true],
   ["api_domain", "character varying(4096)", true],
 ];
-
-const test = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 
 const columnsOf = (sql: Admin, table: string) =>
   select(
@@ -205,34 +204,29 @@ if (POSTGRES_URL === undefined) {
     }));
 
   test("PostgresTokenStore stores expiry_time as text of epoch milliseconds and absent fields as NULL", () =>
-    withTable(async (table) => {
-      const store = await PostgresTokenStore.open({ url, table });
-      try {
-        const saved = await store.saveToken(
-          new OAuthToken({
-            userName: "exp@example.com",
-            refreshToken: "1000.r",
-            expiresAt: 1_800_000_000_123.5,
-          }),
-        );
-        const rows = await withAdmin((sql) =>
-          select(sql, `SELECT * FROM "${table}"`)
-        );
-        assertEquals(rows, [{
-          id: saved.id,
-          user_name: "exp@example.com",
-          client_id: null,
-          client_secret: null,
-          refresh_token: "1000.r",
-          access_token: null,
-          grant_token: null,
-          expiry_time: "1800000000123.5",
-          redirect_url: null,
-          api_domain: null,
-        }]);
-      } finally {
-        await store.close();
-      }
+    withStore(async (store, table) => {
+      const saved = await store.saveToken(
+        new OAuthToken({
+          userName: "exp@example.com",
+          refreshToken: "1000.r",
+          expiresAt: 1_800_000_000_123.5,
+        }),
+      );
+      const rows = await withAdmin((sql) =>
+        select(sql, `SELECT * FROM "${table}"`)
+      );
+      assertEquals(rows, [{
+        id: saved.id,
+        user_name: "exp@example.com",
+        client_id: null,
+        client_secret: null,
+        refresh_token: "1000.r",
+        access_token: null,
+        grant_token: null,
+        expiry_time: "1800000000123.5",
+        redirect_url: null,
+        api_domain: null,
+      }]);
     }));
 
   test("PostgresTokenStore uses the schema the URL's search_path names", async () => {
