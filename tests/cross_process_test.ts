@@ -10,7 +10,7 @@ import { assert, assertEquals, assertExists, assertGreater } from "@std/assert";
 import { fromFileUrl, join } from "@std/path";
 import type { TokenStore } from "../core/token_store.ts";
 import { assertLayout } from "./_kv_layout.ts";
-import type { WorkerReport } from "./fixtures/cross_process_worker.ts";
+import { waitFor, type WorkerReport } from "./fixtures/cross_process_worker.ts";
 import { SQL_SERVERS } from "./fixtures/sql_server.ts";
 import {
   openStoreSpec,
@@ -59,22 +59,6 @@ const CASES: Case[] = [
 
 const test = (name: string, ignore: boolean, fn: () => Promise<void>) =>
   Deno.test({ name, ignore, fn, sanitizeOps: false, sanitizeResources: false });
-
-async function waitFor(paths: string[], deadline: number): Promise<void> {
-  for (const path of paths) {
-    for (;;) {
-      try {
-        await Deno.stat(path);
-        break;
-      } catch {
-        if (Date.now() > deadline) {
-          throw new Error(`Timed out waiting for "${path}"`);
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
-  }
-}
 
 /** Starts the workers on one store, releases them together, resolves their reports. */
 async function runWorkers(

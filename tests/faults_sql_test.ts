@@ -320,6 +320,13 @@ for (const outage of OUTAGES) {
 }
 
 const [mysql] = OUTAGES;
+
+/** Whether an armed fault has fired yet. */
+function armed(fault: Promise<void>): () => boolean {
+  let fired = false;
+  fault.then(() => fired = true);
+  return () => fired;
+}
 const withMysqlStore = (fn: (proxied: Proxied) => Promise<void>) =>
   MYSQL.withTable((table) => mysql.withProxiedStore(table, fn));
 
@@ -330,11 +337,10 @@ test(
     withMysqlStore(async ({ store, table, proxy }) => {
       const seeded = await store.saveToken(newToken("mysql", "ada"));
       const accepted = proxy.accepted;
-      let fired = false;
-      proxy.armOn(mysqlQuery("START TRANSACTION")).then(() => fired = true);
+      const fired = armed(proxy.armOn(mysqlQuery("START TRANSACTION")));
       const refreshToken = `1000.mysql-fault-retried-${rand()}`;
       const saved = await store.saveToken(seeded.with({ refreshToken }));
-      assert(fired, "the fault did not fire");
+      assert(fired(), "the fault did not fire");
       assert(proxy.accepted > accepted, "no new connection was opened");
       assertEquals(saved.id, seeded.id);
       const after = await rowsOf(mysql.server, table);
@@ -353,15 +359,15 @@ test(
     withMysqlStore(async ({ store, table, proxy, password }) => {
       const seeded = await store.saveToken(newToken("mysql", "ada"));
       const refreshToken = `1000.mysql-fault-commit-${rand()}`;
-      let fired = false;
-      proxy.armOn(mysqlQuery("COMMIT"), { when: "after-response" })
-        .then(() => fired = true);
+      const fired = armed(
+        proxy.armOn(mysqlQuery("COMMIT"), { when: "after-response" }),
+      );
       const accepted = proxy.accepted;
       const error = await assertRejects(
         () => store.saveToken(seeded.with({ refreshToken })),
         TokenStoreError,
       );
-      assert(fired, "the fault did not fire");
+      assert(fired(), "the fault did not fire");
       assertEquals(error.code, "BACKEND");
       assertSecretFree(
         renderError(error),

@@ -10,22 +10,7 @@ import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken } from "../core/token.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";
 import { BUSY_RETRIES, withRetry } from "../stores/_libsql/client.ts";
-
-async function waitFor(paths: string[], deadline: number): Promise<void> {
-  for (const path of paths) {
-    for (;;) {
-      try {
-        await Deno.stat(path);
-        break;
-      } catch {
-        if (Date.now() > deadline) {
-          throw new Error(`Timed out waiting for "${path}"`);
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
-  }
-}
+import { waitFor } from "./fixtures/cross_process_worker.ts";
 
 Deno.test("LibsqlTokenStore waits for another process's write lock instead of failing with SQLITE_BUSY", async () => {
   const dir = await Deno.makeTempDir({ prefix: "libsql_busy_" });

@@ -14,24 +14,16 @@ import {
 import { TokenStoreError } from "../core/errors.ts";
 import { openStore } from "../stores/open_store.ts";
 import { PostgresTokenStore } from "../stores/postgres.ts";
-import {
-  admin,
-  notice,
-  POSTGRES_URL,
-  urlParts,
-} from "./fixtures/postgres_helpers.ts";
+import { POSTGRES, postgresAdmin } from "./fixtures/sql_server.ts";
 
-const test = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
-
-if (POSTGRES_URL === undefined) {
-  notice("tests/postgres_errors_test.ts");
+if (POSTGRES.url === undefined) {
+  POSTGRES.notice("tests/postgres_errors_test.ts");
 } else {
-  const url = POSTGRES_URL;
-  const parts = urlParts(url);
+  const url = POSTGRES.url;
+  const parts = POSTGRES.urlParts(url);
 
-  test("PostgresTokenStore refuses bad clients, table names, URLs and options with a TypeError that shows no password", async () => {
-    const sql = admin();
+  POSTGRES.test("PostgresTokenStore refuses bad clients, table names, URLs and options with a TypeError that shows no password", async () => {
+    const sql = postgresAdmin(POSTGRES.url!);
     try {
       for (const bad of ["x; drop", "1abc", "a".repeat(64), "a-b", ""]) {
         assertThrows(
@@ -82,7 +74,7 @@ if (POSTGRES_URL === undefined) {
     );
   });
 
-  test("PostgresTokenStore reports an unreachable server or a refused login as BACKEND without the password", async () => {
+  POSTGRES.test("PostgresTokenStore reports an unreachable server or a refused login as BACKEND without the password", async () => {
     const password = "pg-s3cret-pw-0123";
     for (
       const attempt of [
@@ -133,7 +125,7 @@ if (POSTGRES_URL === undefined) {
     assertFalse(Deno.inspect(error, { depth: 10 }).includes(password));
   });
 
-  test("importing PostgresTokenStore loads no driver; open() loads it (runs with --no-npm)", async () => {
+  POSTGRES.test("importing PostgresTokenStore loads no driver; open() loads it (runs with --no-npm)", async () => {
     const output = await new Deno.Command(Deno.execPath(), {
       args: [
         "eval",

@@ -15,23 +15,16 @@ import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken } from "../core/token.ts";
 import { PostgresTokenStore } from "../stores/postgres.ts";
 import { zohoTableDdl } from "./fixtures/zoho_tables.ts";
-import {
-  notice,
-  POSTGRES_URL,
-  select,
-  test,
-  withAdmin,
-  withTable,
-} from "./fixtures/postgres_helpers.ts";
+import { POSTGRES } from "./fixtures/sql_server.ts";
 
-if (POSTGRES_URL === undefined) {
-  notice("tests/postgres_interop_test.ts");
+if (POSTGRES.url === undefined) {
+  POSTGRES.notice("tests/postgres_interop_test.ts");
 } else {
-  const url = POSTGRES_URL;
+  const url = POSTGRES.url;
 
-  test("PostgresTokenStore uses an existing Zoho table as it is: reads what plain SQL wrote, writes what plain SQL reads, refuses what varchar(255) cannot hold", () =>
-    withTable(async (table) => {
-      await withAdmin(async (sql) => {
+  POSTGRES.test("PostgresTokenStore uses an existing Zoho table as it is: reads what plain SQL wrote, writes what plain SQL reads, refuses what varchar(255) cannot hold", () =>
+    POSTGRES.withTable(async (table) => {
+      await POSTGRES.withAdmin(async (sql) => {
         await sql.unsafe(
           zohoTableDdl(table).replace("redirect_url", "redirect_uri"),
         );
@@ -82,8 +75,8 @@ if (POSTGRES_URL === undefined) {
         await store.saveToken(
           new OAuthToken({ userName: "fit", refreshToken: fits }),
         );
-        const rows = await withAdmin((sql) =>
-          select(
+        const rows = await POSTGRES.withAdmin((sql) =>
+          POSTGRES.select(
             sql,
             `SELECT id, user_name, access_token, refresh_token, expiry_time, redirect_uri ` +
               `FROM ${table} ORDER BY user_name`,
@@ -102,8 +95,8 @@ if (POSTGRES_URL === undefined) {
           redirect_uri: "https://app.example.com/cb",
         });
         // the store added its indexes to the existing table, nothing else
-        const indexes = await withAdmin((sql) =>
-          select(
+        const indexes = await POSTGRES.withAdmin((sql) =>
+          POSTGRES.select(
             sql,
             "SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = $1",
             [table],
@@ -115,9 +108,9 @@ if (POSTGRES_URL === undefined) {
       }
     }));
 
-  test("PostgresTokenStore on a table whose expiry_time is an integer column refuses a fraction before writing", () =>
-    withTable(async (table) => {
-      await withAdmin((sql) =>
+  POSTGRES.test("PostgresTokenStore on a table whose expiry_time is an integer column refuses a fraction before writing", () =>
+    POSTGRES.withTable(async (table) => {
+      await POSTGRES.withAdmin((sql) =>
         sql.unsafe(
           zohoTableDdl(table).replace(
             "expiry_time varchar(20)",

@@ -3,19 +3,8 @@ import { OAuthToken } from "../core/token.ts";
 import { openStore } from "../stores/open_store.ts";
 import { PostgresTokenStore } from "../stores/postgres.ts";
 import { testTokenStore } from "./conformance.ts";
-import {
-  type Admin,
-  admin,
-  dropTables,
-  freshTable,
-  notice,
-  POSTGRES_URL,
-  select,
-  test,
-  withAdmin,
-  withStore,
-  withTable,
-} from "./fixtures/postgres_helpers.ts";
+import type postgres from "postgres";
+import { POSTGRES, postgresAdmin } from "./fixtures/sql_server.ts";
 
 /** Zoho's columns as the store creates them. */
 const CREATED_COLUMNS = [
@@ -31,8 +20,8 @@ const CREATED_COLUMNS = [
   ["api_domain", "character varying(4096)", true],
 ];
 
-const columnsOf = (sql: Admin, table: string) =>
-  select(
+const columnsOf = (sql: postgres.Sql, table: string) =>
+  POSTGRES.select(
     sql,
     "SELECT attname AS n, format_type(atttypid, atttypmod) AS t, NOT attnotnull AS nul " +
       "FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 " +
@@ -40,33 +29,33 @@ const columnsOf = (sql: Admin, table: string) =>
     [`"${table}"`],
   );
 
-const indexesOf = (sql: Admin, table: string) =>
-  select(
+const indexesOf = (sql: postgres.Sql, table: string) =>
+  POSTGRES.select(
     sql,
     "SELECT indexname AS i, indexdef AS d FROM pg_indexes WHERE tablename = $1 ORDER BY i",
     [table],
   );
 
-if (POSTGRES_URL === undefined) {
-  notice("tests/postgres_store_test.ts");
+if (POSTGRES.url === undefined) {
+  POSTGRES.notice("tests/postgres_store_test.ts");
 } else {
-  const url = POSTGRES_URL;
+  const url = POSTGRES.url;
 
   testTokenStore("PostgresTokenStore", async () => {
-    const table = freshTable("conf");
+    const table = POSTGRES.freshTable("conf");
     const store = await PostgresTokenStore.open({ url, table });
     const close = store.close.bind(store);
     return Object.assign(store, {
       async close(): Promise<void> {
         await close();
-        await dropTables(table, `${table}_lock`);
+        await POSTGRES.dropTables(table, `${table}_lock`);
       },
     });
   });
 
-  test("PostgresTokenStore creates Zoho's table with 4,096-character columns, hash indexes on the lookup columns and the lease table, lazily and once", () =>
-    withTable(async (table) => {
-      const sql = admin();
+  POSTGRES.test("PostgresTokenStore creates Zoho's table with 4,096-character columns, hash indexes on the lookup columns and the lease table, lazily and once", () =>
+    POSTGRES.withTable(async (table) => {
+      const sql = postgresAdmin(POSTGRES.url!);
       try {
         const store = new PostgresTokenStore({ sql, table });
         assertEquals(store.lockTable, `${table}_lock`);
@@ -127,14 +116,16 @@ if (POSTGRES_URL === undefined) {
         assertEquals((await indexesOf(sql, table)).length, 5);
         // close() leaves an injected client open
         await store.close();
-        assertEquals(await select(sql, "SELECT 1 AS one"), [{ one: 1 }]);
+        assertEquals(await POSTGRES.select(sql, "SELECT 1 AS one"), [{
+          one: 1,
+        }]);
       } finally {
         await sql.end();
       }
     }));
 
-  test("PostgresTokenStore: 8 stores opening one new table at once create it once and agree on it", () =>
-    withTable(async (table) => {
+  POSTGRES.test("PostgresTokenStore: 8 stores opening one new table at once create it once and agree on it", () =>
+    POSTGRES.withTable(async (table) => {
       const stores = await Promise.all(
         Array.from(
           { length: 8 },
@@ -159,8 +150,8 @@ if (POSTGRES_URL === undefined) {
       }
     }));
 
-  test("PostgresTokenStore with prepare: false (behind a transaction pooler) keeps one row per user under concurrent saves from 4 stores", () =>
-    withTable(async (table) => {
+  POSTGRES.test("PostgresTokenStore with prepare: false (behind a transaction pooler) keeps one row per user under concurrent saves from 4 stores", () =>
+    POSTGRES.withTable(async (table) => {
       const stores = await Promise.all(
         Array.from(
           { length: 4 },
@@ -203,8 +194,8 @@ if (POSTGRES_URL === undefined) {
       }
     }));
 
-  test("PostgresTokenStore stores expiry_time as text of epoch milliseconds and absent fields as NULL", () =>
-    withStore(async (store, table) => {
+  POSTGRES.test("PostgresTokenStore stores expiry_time as text of epoch milliseconds and absent fields as NULL", () =>
+    POSTGRES.withStore(async (store, table) => {
       const saved = await store.saveToken(
         new OAuthToken({
           userName: "exp@example.com",
@@ -212,8 +203,8 @@ if (POSTGRES_URL === undefined) {
           expiresAt: 1_800_000_000_123.5,
         }),
       );
-      const rows = await withAdmin((sql) =>
-        select(sql, `SELECT * FROM "${table}"`)
+      const rows = await POSTGRES.withAdmin((sql) =>
+        POSTGRES.select(sql, `SELECT * FROM "${table}"`)
       );
       assertEquals(rows, [{
         id: saved.id,
@@ -229,10 +220,10 @@ if (POSTGRES_URL === undefined) {
       }]);
     }));
 
-  test("PostgresTokenStore uses the schema the URL's search_path names", async () => {
-    const schema = freshTable("ts_schema");
-    const table = freshTable("sp");
-    await withAdmin((sql) => sql.unsafe(`CREATE SCHEMA "${schema}"`));
+  POSTGRES.test("PostgresTokenStore uses the schema the URL's search_path names", async () => {
+    const schema = POSTGRES.freshTable("ts_schema");
+    const table = POSTGRES.freshTable("sp");
+    await POSTGRES.withAdmin((sql) => sql.unsafe(`CREATE SCHEMA "${schema}"`));
     try {
       const store = await PostgresTokenStore.open({
         url: `${url}?search_path=${schema}&table=${table}`,
@@ -247,8 +238,8 @@ if (POSTGRES_URL === undefined) {
       } finally {
         await store.close();
       }
-      await withAdmin(async (sql) => {
-        const tables = await select(
+      await POSTGRES.withAdmin(async (sql) => {
+        const tables = await POSTGRES.select(
           sql,
           "SELECT table_schema AS s, table_name AS t FROM information_schema.tables " +
             "WHERE table_name LIKE $1 ORDER BY t",
@@ -259,18 +250,23 @@ if (POSTGRES_URL === undefined) {
           { s: schema, t: `${table}_lock` },
         ]);
         assertEquals(
-          (await select(sql, `SELECT user_name FROM "${schema}"."${table}"`))
+          (await POSTGRES.select(
+            sql,
+            `SELECT user_name FROM "${schema}"."${table}"`,
+          ))
             .map((row) => row.user_name),
           ["sp@example.com"],
         );
       });
     } finally {
-      await withAdmin((sql) => sql.unsafe(`DROP SCHEMA "${schema}" CASCADE`));
+      await POSTGRES.withAdmin((sql) =>
+        sql.unsafe(`DROP SCHEMA "${schema}" CASCADE`)
+      );
     }
   });
 
-  test("openStore(postgres://…?table=) opens a PostgresTokenStore on that table; postgresql:// too", () =>
-    withTable(async (table) => {
+  POSTGRES.test("openStore(postgres://…?table=) opens a PostgresTokenStore on that table; postgresql:// too", () =>
+    POSTGRES.withTable(async (table) => {
       for (const scheme of ["postgres", "postgresql"]) {
         const store = await openStore(
           `${url.replace(/^postgres(ql)?:/, `${scheme}:`)}?table=${table}`,
@@ -288,8 +284,11 @@ if (POSTGRES_URL === undefined) {
           await store.close?.();
         }
       }
-      const rows = await withAdmin((sql) =>
-        select(sql, `SELECT user_name FROM "${table}" ORDER BY user_name`)
+      const rows = await POSTGRES.withAdmin((sql) =>
+        POSTGRES.select(
+          sql,
+          `SELECT user_name FROM "${table}" ORDER BY user_name`,
+        )
       );
       assertEquals(rows.map((r) => r.user_name), [
         "postgres@example.com",
