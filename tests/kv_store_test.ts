@@ -17,6 +17,7 @@ import type { TokenStore } from "../core/token_store.ts";
 import { KvTokenStore } from "../stores/kv.ts";
 import { testTokenStore } from "./conformance.ts";
 import { assertLayout, h, rawLayout } from "./_kv_layout.ts";
+import { wideToken } from "./fixtures/wide_columns.ts";
 
 testTokenStore(
   "KvTokenStore (:memory:)",
@@ -271,18 +272,7 @@ test("a stale counter does not block inserts for ever", async (kv) => {
 
 /** A token with every string field at its longest (4096 characters of `c`). */
 function widest(c: string): OAuthToken {
-  const wide = (tag: string) => `${tag}${c.repeat(4095)}`;
-  return t({
-    userName: wide("u"),
-    clientId: wide("c"),
-    clientSecret: wide("s"),
-    redirectUrl: wide("d"),
-    grantToken: wide("g"),
-    refreshToken: wide("r"),
-    accessToken: wide("a"),
-    expiresAt: MAX_EXPIRES_AT,
-    apiDomain: wide("p"),
-  });
+  return wideToken((tag) => `${tag}${c.repeat(4095)}`, MAX_EXPIRES_AT);
 }
 
 /** The raw entries of the token's record and parts. */

@@ -13,6 +13,11 @@ import { MAX_EXPIRES_AT, OAuthToken } from "../core/token.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
 import { testTokenStore } from "./conformance.ts";
 import {
+  assertWideColumns,
+  wide,
+  ZOHO_COLUMNS,
+} from "./fixtures/wide_columns.ts";
+import {
   dropTables,
   freshTable,
   MYSQL_URL,
@@ -163,106 +168,49 @@ if (MYSQL_URL === undefined) {
     }));
 
   test("MysqlTokenStore holds 4096 characters of any kind in every column of a table it creates", () =>
-    withStore(async (store, table) => {
+    withStore((store, table) =>
       // three bytes each in utf8mb4: 12,288 bytes per column, 98,304 per row
-      const wide = (c: string) => `${c}${"東".repeat(4094)}a`;
-      const saved = await store.saveToken(
-        new OAuthToken({
-          userName: wide("u"),
-          clientId: wide("c"),
-          clientSecret: wide("s"),
-          redirectUrl: wide("d"),
-          grantToken: wide("g"),
-          refreshToken: wide("r"),
-          accessToken: wide("a"),
-          expiresAt: 0.0000012345678901234567, // the longest text a number has
-          apiDomain: wide("p"),
-        }),
-      );
-      for (
-        const query of [
-          { userName: wide("u") },
-          { accessToken: wide("a") },
-          { grantToken: wide("g"), clientId: wide("c") },
-          { refreshToken: wide("r") },
-        ]
-      ) {
-        assertEquals(
-          (await store.findToken(query))?.toRecord(),
-          saved.toRecord(),
-        );
-      }
-      // values that share the indexed 255-character prefix stay apart
-      const twin = await store.saveToken(
-        new OAuthToken({
-          userName: `${wide("u").slice(0, -1)}b`,
-          accessToken: `${wide("a").slice(0, -1)}b`,
-          expiresAt: MAX_EXPIRES_AT,
-        }),
-      );
-      assertNotEquals(twin.id, saved.id);
-      assertEquals(
-        (await store.findToken({ accessToken: wide("a") }))?.id,
-        saved.id,
-      );
-      assertEquals(
-        (await store.findTokenById(twin.id!))?.expiresAt,
-        MAX_EXPIRES_AT,
-      );
-      // the Zoho SDKs' own statements read and write the table
-      await withAdmin(async (admin) => {
-        const [found] = await admin.execute(
-          `select * from \`${table}\` where user_name=? and client_id=?`,
-          [wide("u"), wide("c")],
-        );
-        assertEquals(
-          (found as Record<string, unknown>[]).map((
-            r,
-          ) => [r.id, r.access_token, r.expiry_time]),
-          [
-            [saved.id, wide("a"), "0.0000012345678901234567"],
-          ],
-        );
-        await admin.execute(
-          `insert into \`${table}\`(id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) values(?,?,?,?,?,?,?,?,?,?)`,
-          [
-            "zoho1",
-            wide("z"),
-            "1000.Z",
-            wide("s"),
-            wide("y"),
-            wide("x"),
-            null,
-            "1800000000000",
-            null,
-            null,
-          ],
-        );
-      });
-      assertEquals(
-        (await store.findToken({ refreshToken: wide("y") }))?.toRecord(),
+      assertWideColumns(
+        store,
         {
-          id: "zoho1",
-          userName: wide("z"),
-          clientId: "1000.Z",
-          clientSecret: wide("s"),
-          refreshToken: wide("y"),
-          accessToken: wide("x"),
-          expiresAt: 1_800_000_000_000,
+          select: (userName, clientId) =>
+            withAdmin(async (admin) => {
+              const [rows] = await admin.execute(
+                `select * from \`${table}\` where user_name=? and client_id=?`,
+                [userName, clientId],
+              );
+              return rows as Record<string, unknown>[];
+            }),
+          insert: async (values) => {
+            await withAdmin((admin) =>
+              admin.execute(
+                `insert into \`${table}\`(${ZOHO_COLUMNS}) values(?,?,?,?,?,?,?,?,?,?)`,
+                values,
+              )
+            );
+          },
         },
-      );
-      // the reported case: a 300-character access token
-      const issued = await store.saveToken(
-        new OAuthToken({
-          userName: "ada@example.com",
-          accessToken: `1000.${"x".repeat(295)}`,
-        }),
-      );
-      assertEquals(
-        (await store.findTokenById(issued.id!))?.accessToken?.length,
-        300,
-      );
-    }));
+        async (saved) => {
+          // values that share the indexed 255-character prefix stay apart
+          const twin = await store.saveToken(
+            new OAuthToken({
+              userName: `${wide("u").slice(0, -1)}b`,
+              accessToken: `${wide("a").slice(0, -1)}b`,
+              expiresAt: MAX_EXPIRES_AT,
+            }),
+          );
+          assertNotEquals(twin.id, saved.id);
+          assertEquals(
+            (await store.findToken({ accessToken: wide("a") }))?.id,
+            saved.id,
+          );
+          assertEquals(
+            (await store.findTokenById(twin.id!))?.expiresAt,
+            MAX_EXPIRES_AT,
+          );
+        },
+      )
+    ));
 
   test("MysqlTokenStore uses a custom table and lease table", () =>
     withTable(async (table) => {
