@@ -35,38 +35,34 @@ import {
   authorizedFetch,
   type TokenFetchInit,
 } from "./_client/authorized_fetch.ts";
+import { TokenCache, type TokenCacheOptions } from "./_client/cache.ts";
+import { RefreshCooldown } from "./_client/cooldown.ts";
+import { RefreshCoordinator } from "./_client/coordinator.ts";
 import {
-  describeQuery,
+  EventsObserver,
+  type TokenClientEventMap,
+  type TokenClientEventType,
+} from "./_client/events.ts";
+import { Observers } from "./_client/observer.ts";
+import {
   resolveClientOptions,
   type RetryOptions,
   type TokenClientOptions,
 } from "./_client/options.ts";
-import {
-  emit,
-  type TokenClientEventMap,
-  type TokenClientEventType,
-} from "./_client/events.ts";
-import { isTransient, Persister } from "./_client/persist.ts";
-import { type NeedsWork, RefreshCoordinator } from "./_client/coordinator.ts";
-import { RefreshWork } from "./_client/work.ts";
+import { Persister } from "./_client/persist.ts";
+import { TokenReader } from "./_client/reader.ts";
 import { RotationState } from "./_client/rotation.ts";
+import { EndpointRouter } from "./_client/routing.ts";
 import { SkewTracker } from "./_client/skew.ts";
-import {
-  planKey,
-  TokenCache,
-  type TokenCacheOptions,
-} from "./_client/cache.ts";
-import { type EndpointConfig, requestRevoke } from "./_client/endpoint.ts";
-import type { DataCenter } from "./data_centers.ts";
-import { OAuthError, TokenStoreError } from "./errors.ts";
-import { OAuthToken, type OAuthTokenInit } from "./token.ts";
 import { Wakeup } from "./_client/wakeup.ts";
-import {
-  type Lease,
-  planQuery,
-  type TokenLock,
-  type TokenQuery,
-  type TokenStore,
+import { RefreshWork } from "./_client/work.ts";
+import type { DataCenter } from "./data_centers.ts";
+import { OAuthToken, type OAuthTokenInit } from "./token.ts";
+import type {
+  Lease,
+  TokenLock,
+  TokenQuery,
+  TokenStore,
 } from "./token_store.ts";
 
 export type {
@@ -86,6 +82,27 @@ export type {
 };
 
 /**
+ * A listener of the {@linkcode TokenClient} event `K`: a function or an
+ * object with `handleEvent`, given a `CustomEvent` whose `detail` is typed.
+ *
+ * @example Usage
+ * ```ts
+ * import type { TokenClientListener } from "@tokenstore/tokenstore";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const ids: string[] = [];
+ * const listener: TokenClientListener<"revoked"> = (event) => ids.push(event.detail.id);
+ * if (typeof listener === "function") {
+ *   listener(new CustomEvent("revoked", { detail: { id: "a1" } }));
+ * }
+ * assertEquals(ids, ["a1"]);
+ * ```
+ */
+export type TokenClientListener<K extends TokenClientEventType> =
+  | ((event: CustomEvent<TokenClientEventMap[K]>) => void)
+  | { handleEvent(event: CustomEvent<TokenClientEventMap[K]>): void };
+
+/**
  * Exchanges, refreshes, persists and revokes OAuth tokens kept in a
  * {@linkcode TokenStore}, with exactly one refresh per expiry.
  *
@@ -94,16 +111,26 @@ export type {
  * ({@linkcode TokenClientEventMap}) holds no secret.
  *
  * @example Get an access token that is always valid
- * ```ts ignore
+ * ```ts
  * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+ * import { assertEquals } from "@std/assert";
  *
  * const store = new MemoryTokenStore();
  * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", dataCenter: "EU" });
- * client.addEventListener("revoked", (event) => {
- *   console.log("authorise again:", (event as CustomEvent).detail.id);
+ * const client = new TokenClient({
+ *   store,
+ *   clientId: "1000.C",
+ *   clientSecret: "s",
+ *   dataCenter: "EU",
+ *   // a stand-in for accounts.zoho.eu: each refresh issues an access token
+ *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.a", expires_in: 3600 })),
  * });
- * const accessToken = await client.getAccessToken({ userName: "ada@example.com" });
+ * const refreshed: string[] = [];
+ * client.addEventListener("refresh", (event) => refreshed.push(event.detail.id!));
+ *
+ * assertEquals(await client.getAccessToken({ userName: "ada@example.com" }), "1000.a");
+ * assertEquals(await client.getAccessToken({ userName: "ada@example.com" }), "1000.a");
+ * assertEquals(refreshed.length, 1); // the second call is served from the cache
  * ```
  */
 export class TokenClient extends EventTarget {
@@ -111,23 +138,15 @@ export class TokenClient extends EventTarget {
   readonly tokenUrl: string;
   /** The revocation endpoint. */
   readonly revokeUrl: string;
-  #store: TokenStore;
   #clientId: string;
   #clientSecret: string;
   #redirectUrl?: string;
-  #now: () => number;
   #fetch: typeof fetch;
   #authScheme: string;
-  #endpoint: EndpointConfig;
+  #reader: TokenReader;
   #coordinator: RefreshCoordinator;
-  #persister: Persister;
-  #skew: SkewTracker;
-  #refresher: RefreshWork;
-  #minRefreshIntervalMs: number;
-  #forcedAt = new Map<string, number>();
-  #cache: TokenCache;
-  /** Refreshes ahead of expiry running in the background. */
-  #ahead = new Set<Promise<unknown>>();
+  #work: RefreshWork;
+  #cooldown: RefreshCooldown;
 
   /**
    * Creates a client.
@@ -138,61 +157,66 @@ export class TokenClient extends EventTarget {
   constructor(options: TokenClientOptions) {
     super();
     const resolved = resolveClientOptions(options);
+    const { store, endpoint, leaseTtlMs } = resolved;
     this.tokenUrl = resolved.tokenUrl;
     this.revokeUrl = resolved.revokeUrl;
-    this.#store = resolved.store;
     this.#clientId = resolved.clientId;
     this.#clientSecret = resolved.clientSecret;
     this.#redirectUrl = resolved.redirectUrl;
-    this.#now = resolved.endpoint.now;
-    this.#fetch = resolved.endpoint.fetch;
+    this.#fetch = endpoint.fetch;
     this.#authScheme = resolved.authScheme;
-    this.#endpoint = resolved.endpoint;
-    this.#minRefreshIntervalMs = resolved.minRefreshIntervalMs;
-    // what a holder's lease must outlast a request by
-    const marginMs = Math.min(resolved.leaseTtlMs, 5_000);
-    this.#skew = new SkewTracker(resolved.skewMs, this.#now);
-    this.#cache = new TokenCache(resolved.cache);
-    const wakeup = new Wakeup(
-      resolved.store,
-      resolved.customSleep ? resolved.endpoint.sleep : undefined,
-    );
-    const rotation = new RotationState(
-      resolved.rotation,
-      resolved.knownRotates,
-      resolved.store.lock,
-    );
-    this.#persister = new Persister({
-      store: resolved.store,
+    const observer = new Observers([new EventsObserver(this)]);
+    const persister = new Persister({
+      store,
       persistTimeoutMs: resolved.persistTimeoutMs,
-      baseDelayMs: resolved.endpoint.baseDelayMs,
-      maxDelayMs: resolved.endpoint.maxDelayMs,
-      sleep: resolved.endpoint.sleep,
-      onFailed: (id, error) => emit(this, "persistfailed", { id, error }),
+      baseDelayMs: endpoint.baseDelayMs,
+      maxDelayMs: endpoint.maxDelayMs,
+      sleep: endpoint.sleep,
+      observer,
     });
-    this.#refresher = new RefreshWork({
-      endpoint: resolved.endpoint,
-      tokenUrl: resolved.tokenUrl,
+    this.#reader = new TokenReader({
+      store,
+      cache: new TokenCache(resolved.cache),
+      skew: new SkewTracker(resolved.skewMs, endpoint.now),
+      persister,
+      now: endpoint.now,
+    });
+    // what a holder's lease must outlast a request by
+    const marginMs = Math.min(leaseTtlMs, 5_000);
+    this.#work = new RefreshWork({
+      endpoint,
+      router: new EndpointRouter(resolved),
       clientId: resolved.clientId,
       clientSecret: resolved.clientSecret,
       redirectUrl: resolved.redirectUrl,
-      now: this.#now,
+      now: endpoint.now,
       marginMs,
-      rotation,
-      skew: this.#skew,
-      persister: this.#persister,
-      cache: this.#cache,
-      events: this,
-      readById: (id) => this.#readById(id),
+      rotation: new RotationState(
+        resolved.rotation,
+        resolved.knownRotates,
+        store.lock,
+      ),
+      persister,
+      reader: this.#reader,
+      observer,
     });
     this.#coordinator = new RefreshCoordinator({
-      store: resolved.store,
-      leaseTtlMs: resolved.leaseTtlMs,
-      holdMs: resolved.endpoint.timeoutMs + marginMs,
+      lock: store.lock,
+      leaseTtlMs,
+      holdMs: endpoint.timeoutMs + marginMs,
       pollIntervalMs: resolved.pollIntervalMs,
-      wait: (id, ms) => wakeup.wait(id, ms),
-      notify: (id) => wakeup.notify(id),
-      read: (id) => this.#readById(id),
+      wakeup: new Wakeup(
+        store,
+        resolved.customSleep ? endpoint.sleep : undefined,
+      ),
+      reader: this.#reader,
+      work: this.#work,
+      observer,
+    });
+    this.#cooldown = new RefreshCooldown({
+      lock: store.lock,
+      intervalMs: resolved.minRefreshIntervalMs,
+      now: endpoint.now,
     });
   }
 
@@ -201,8 +225,21 @@ export class TokenClient extends EventTarget {
    * grant token or refreshes an expiring access token first, as needed.
    *
    * @example Usage
-   * ```ts ignore
-   * const accessToken = await client.getAccessToken({ userName: "ada@example.com" });
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", grantToken: "1000.g" }));
+   * const client = new TokenClient({
+   *   store,
+   *   clientId: "1000.C",
+   *   clientSecret: "s",
+   *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.a", refresh_token: "1000.r", expires_in: 3600 })),
+   * });
+   * // the stored grant token is exchanged on first use
+   * assertEquals(await client.getAccessToken({ userName: "ada@example.com" }), "1000.a");
+   * assertEquals((await store.findToken({ userName: "ada@example.com" }))?.refreshToken, "1000.r");
    * ```
    *
    * @param query Which token, by the store's matching rules.
@@ -223,9 +260,21 @@ export class TokenClient extends EventTarget {
    * cache without touching the store.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * const expiresAt = Date.now() + 3_600_000;
+   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r", accessToken: "1000.a", expiresAt }));
+   * const client = new TokenClient({
+   *   store,
+   *   clientId: "1000.C",
+   *   clientSecret: "s",
+   *   fetch: () => Promise.reject(new Error("not called: the token is fresh")),
+   * });
    * const token = await client.getToken({ userName: "ada@example.com" });
-   * console.log(token.expiresAt);
+   * assertEquals(token.expiresAt, expiresAt);
    * ```
    *
    * @param query Which token, by the store's matching rules.
@@ -234,30 +283,19 @@ export class TokenClient extends EventTarget {
    * @throws {OAuthError} When the token endpoint refuses.
    */
   async getToken(query: TokenQuery): Promise<OAuthToken> {
-    const stored = await this.#find(query);
-    if (!this.#expiring(stored)) return stored;
-    const id = stored.id!;
-    const still = stored.accessToken !== undefined &&
-      !stored.isExpired({ now: this.#now() });
-    if (!still) {
-      return await this.#coordinator.run(
-        id,
-        this.#expiring,
-        this.#refresher.work,
-      );
+    const reader = this.#reader;
+    const lookup = reader.lookup(query);
+    let token = lookup.cached;
+    if (token === undefined || !this.#servable(token)) {
+      token = await reader.find(lookup);
+    }
+    if (!reader.isExpiring(token)) return token;
+    if (!reader.isValid(token)) {
+      return await this.#coordinator.run(token.id!, "expiring");
     }
     // Still valid: served now, refreshed in the background (one flight).
-    if (!this.#coordinator.inFlight(id)) {
-      const ahead = this.#coordinator.run(
-        id,
-        this.#expiring,
-        this.#refresher.work,
-      )
-        .catch(() => {}) // reported as a "refresherror" event
-        .finally(() => this.#ahead.delete(ahead));
-      this.#ahead.add(ahead);
-    }
-    return stored;
+    this.#coordinator.ahead(token.id!);
+    return token;
   }
 
   /**
@@ -265,8 +303,19 @@ export class TokenClient extends EventTarget {
    * A code is single-use: a request with an unknown outcome is not resent.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { MemoryTokenStore, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const client = new TokenClient({
+   *   store: new MemoryTokenStore(),
+   *   clientId: "1000.C",
+   *   clientSecret: "s",
+   *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.a", refresh_token: "1000.r", expires_in: 3600 })),
+   * });
    * const token = await client.exchangeGrantToken("1000.grant", { userName: "ada@example.com" });
+   * assertEquals(token.refreshToken, "1000.r");
+   * assertEquals(token.userName, "ada@example.com");
    * ```
    *
    * @param code The grant token.
@@ -295,7 +344,7 @@ export class TokenClient extends EventTarget {
       redirectUrl: this.#redirectUrl,
       grantToken: code,
     });
-    return (await this.#refresher.exchange(token, undefined)).token;
+    return (await this.#work.exchange(token)).token;
   }
 
   /**
@@ -303,16 +352,31 @@ export class TokenClient extends EventTarget {
    * Callers refreshing the same token at once share one refresh.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r", accessToken: "1000.old", expiresAt: Date.now() + 3_600_000 }));
+   * const client = new TokenClient({
+   *   store,
+   *   clientId: "1000.C",
+   *   clientSecret: "s",
+   *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.new", expires_in: 3600 })),
+   * });
    * const token = await client.refresh({ userName: "ada@example.com" });
+   * assertEquals(token.accessToken, "1000.new");
    * ```
    *
    * @param query Which token, by the store's matching rules.
    * @returns The refreshed token.
    */
   async refresh(query: TokenQuery): Promise<OAuthToken> {
-    const stored = await this.#find(query);
-    return await this.#refreshUnless(stored.id!, stored.accessToken);
+    const reader = this.#reader;
+    const stored = await reader.find(reader.lookup(query));
+    return await this.#coordinator.run(stored.id!, {
+      accessToken: stored.accessToken,
+    });
   }
 
   /**
@@ -320,39 +384,34 @@ export class TokenClient extends EventTarget {
    * the server, then deletes the token from the store.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
+   * const revoked: string[] = [];
+   * const client = new TokenClient({
+   *   store,
+   *   clientId: "1000.C",
+   *   clientSecret: "s",
+   *   fetch: async (_url, init) => {
+   *     revoked.push(new URLSearchParams(String(init?.body)).get("token")!);
+   *     return Response.json({});
+   *   },
+   * });
    * await client.revoke({ userName: "ada@example.com" });
+   * assertEquals(revoked, ["1000.r"]);
+   * assertEquals(await store.findToken({ userName: "ada@example.com" }), null);
    * ```
    *
    * @param query Which token, by the store's matching rules.
    */
   async revoke(query: TokenQuery): Promise<void> {
-    const stored = await this.#find(query);
-    const secret = stored.refreshToken ?? stored.accessToken;
-    if (secret !== undefined) {
-      const { clientId, clientSecret } = this.#refresher.credentials(stored);
-      try {
-        await requestRevoke(this.#endpoint, {
-          url: this.revokeUrl,
-          params: {
-            token: secret,
-            client_id: clientId,
-            client_secret: clientSecret,
-          },
-          secrets: [secret, clientSecret, stored.accessToken],
-        });
-      } catch (error) {
-        // Already revoked or unknown: the token is dead either way.
-        const dead = error instanceof OAuthError &&
-          ["invalid_token", "invalid_grant", "invalid_code"].includes(
-            error.code,
-          );
-        if (!dead) throw error;
-      }
-    }
-    this.#persister.drop(stored.id!);
-    this.#cache.delete(stored.id!);
-    await this.#store.deleteToken(stored.id!);
+    const reader = this.#reader;
+    const stored = await reader.find(reader.lookup(query));
+    await this.#work.revoke(stored);
+    await reader.delete(stored.id!);
   }
 
   /**
@@ -366,8 +425,32 @@ export class TokenClient extends EventTarget {
    * resolved against the token's `apiDomain`.
    *
    * @example Usage
-   * ```ts ignore
-   * const response = await client.fetch("/crm/v6/Leads", { token: { userName: "ada@example.com" } });
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * await store.saveToken(new OAuthToken({
+   *   userName: "ada@example.com",
+   *   accessToken: "1000.a",
+   *   expiresAt: Date.now() + 3_600_000,
+   *   apiDomain: "https://www.zohoapis.com",
+   * }));
+   * const client = new TokenClient({
+   *   store,
+   *   clientId: "1000.C",
+   *   clientSecret: "s",
+   *   // a stand-in for the CRM API: echoes where the request went and its header
+   *   fetch: (input) => {
+   *     const request = input as Request;
+   *     return Promise.resolve(Response.json({ url: request.url, authorization: request.headers.get("authorization") }));
+   *   },
+   * });
+   * const response = await client.fetch("/crm/v8/Leads", { token: { userName: "ada@example.com" } });
+   * assertEquals(await response.json(), {
+   *   url: "https://www.zohoapis.com/crm/v8/Leads",
+   *   authorization: "Zoho-oauthtoken 1000.a",
+   * });
    * ```
    *
    * @param input The URL or request.
@@ -381,10 +464,10 @@ export class TokenClient extends EventTarget {
     return authorizedFetch(input, init, {
       fetch: this.#fetch,
       scheme: this.#authScheme,
-      getToken: (query) => this.getToken(query),
-      refresh: (token) => this.#refreshUnless(token.id!, token.accessToken),
-      mayForceRefresh: (token) => this.#mayForceRefresh(token.id!),
-      reread: (token) => this.#readById(token.id!),
+      client: this,
+      coordinator: this.#coordinator,
+      cooldown: this.#cooldown,
+      reader: this.#reader,
     });
   }
 
@@ -395,97 +478,124 @@ export class TokenClient extends EventTarget {
    * or exiting a script.
    *
    * @example Usage
-   * ```ts ignore
-   * await client.getAccessToken({ userName: "ada@example.com" });
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * // 30 s left: served at once and refreshed in the background
+   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r", accessToken: "1000.old", expiresAt: Date.now() + 30_000 }));
+   * const client = new TokenClient({
+   *   store,
+   *   clientId: "1000.C",
+   *   clientSecret: "s",
+   *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.new", expires_in: 3600 })),
+   * });
+   * assertEquals(await client.getAccessToken({ userName: "ada@example.com" }), "1000.old");
    * await client.flush();
-   * await store.close?.();
+   * assertEquals((await store.findToken({ userName: "ada@example.com" }))?.accessToken, "1000.new");
    * ```
    */
   async flush(): Promise<void> {
-    while (this.#ahead.size > 0) await Promise.all([...this.#ahead]);
-    await this.#persister.settled();
-  }
-
-  #expiring: NeedsWork = (token) => this.#skew.isExpiring(token);
-
-  async #find(query: TokenQuery): Promise<OAuthToken> {
-    const plan = planQuery(query);
-    const key = planKey(plan);
-    const cached = this.#cache.get(key, plan);
-    if (cached !== undefined) {
-      if (!this.#expiring(cached)) return cached;
-      // being refreshed ahead of expiry here: no need to ask the store
-      const valid = cached.accessToken !== undefined &&
-        !cached.isExpired({ now: this.#now() });
-      if (valid && this.#coordinator.inFlight(cached.id!)) return cached;
-    }
-    let stored: OAuthToken | null;
-    try {
-      stored = await this.#cache.read(key, () => this.#store.findToken(query));
-    } catch (error) {
-      const pending = this.#persister.matching(plan);
-      if (pending !== undefined && isTransient(error)) return pending;
-      throw error;
-    }
-    if (stored === null) {
-      throw new TokenStoreError(
-        "INVALID_QUERY",
-        `Cannot find token ${describeQuery(query)}: no stored token matches`,
-      );
-    }
-    if (stored.id === undefined) {
-      throw new TokenStoreError(
-        "BACKEND",
-        "Cannot use token: the store returned it without an id",
-      );
-    }
-    const token = this.#persister.pendingFor(stored.id, stored) ?? stored;
-    this.#cache.put(token, key);
-    return token;
-  }
-
-  /** Token `id` as stored, or the one issued for it and not saved yet. */
-  async #readById(id: string): Promise<OAuthToken | null> {
-    let stored: OAuthToken | null;
-    try {
-      stored = await this.#store.findTokenById(id);
-    } catch (error) {
-      const pending = this.#persister.pendingFor(id, undefined);
-      if (pending !== undefined && isTransient(error)) return pending;
-      throw error;
-    }
-    if (stored === null) {
-      this.#cache.delete(id);
-      return this.#persister.pendingFor(id, stored) ?? null;
-    }
-    const token = this.#persister.pendingFor(id, stored) ?? stored;
-    this.#cache.put(token);
-    return token;
-  }
-
-  /** Refreshes token `id` unless its access token is no longer `seen`. */
-  #refreshUnless(id: string, seen: string | undefined): Promise<OAuthToken> {
-    const needsWork: NeedsWork = (token) => token.accessToken === seen;
-    return this.#coordinator.run(id, needsWork, this.#refresher.work);
+    await this.#coordinator.settled();
   }
 
   /**
-   * Whether a 401 may force a refresh of token `id` now: once per
-   * `minRefreshIntervalMs`, through a lease that is never released (so it
-   * holds across processes), or in this process for stores without a lock.
+   * Adds a listener of event `type`, typed by {@linkcode TokenClientEventMap}:
+   * `event.detail` needs no cast.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const client = new TokenClient({ store: new MemoryTokenStore(), clientId: "1000.C", clientSecret: "s" });
+   * let seen: string | undefined;
+   * client.addEventListener("revoked", (event) => seen = event.detail.id);
+   * client.dispatchEvent(new CustomEvent("revoked", { detail: { id: "a1" } }));
+   * assertEquals(seen, "a1");
+   * ```
+   *
+   * @param type The event type.
+   * @param listener Called with the `CustomEvent`.
+   * @param options As for `EventTarget.addEventListener`.
    */
-  async #mayForceRefresh(id: string): Promise<boolean> {
-    const intervalMs = this.#minRefreshIntervalMs;
-    if (intervalMs === 0) return true;
-    const lock = this.#store.lock;
-    if (lock !== undefined) {
-      return await lock.acquire(`forced:${id}`, { ttlMs: intervalMs }) !==
-        null;
-    }
-    const now = this.#now();
-    const last = this.#forcedAt.get(id);
-    if (last !== undefined && now - last < intervalMs) return false;
-    this.#forcedAt.set(id, now);
-    return true;
+  override addEventListener<K extends TokenClientEventType>(
+    type: K,
+    listener: TokenClientListener<K> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /**
+   * Adds a listener of any other event type.
+   *
+   * @param type The event type.
+   * @param listener Called with the event.
+   * @param options As for `EventTarget.addEventListener`.
+   */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode TokenClient.addEventListener}.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore, TokenClient, type TokenClientListener } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const client = new TokenClient({ store: new MemoryTokenStore(), clientId: "1000.C", clientSecret: "s" });
+   * let calls = 0;
+   * const listener: TokenClientListener<"refresh"> = () => calls++;
+   * client.addEventListener("refresh", listener);
+   * client.removeEventListener("refresh", listener);
+   * client.dispatchEvent(new CustomEvent("refresh", { detail: { rotated: false, durationMs: 1 } }));
+   * assertEquals(calls, 0);
+   * ```
+   *
+   * @param type The event type.
+   * @param listener The listener added.
+   * @param options As for `EventTarget.removeEventListener`.
+   */
+  override removeEventListener<K extends TokenClientEventType>(
+    type: K,
+    listener: TokenClientListener<K> | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Removes a listener of any other event type.
+   *
+   * @param type The event type.
+   * @param listener The listener added.
+   * @param options As for `EventTarget.removeEventListener`.
+   */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+  }
+
+  /** Whether a cached token may be served without asking the store. */
+  #servable(token: OAuthToken): boolean {
+    if (!this.#reader.isExpiring(token)) return true;
+    // being refreshed ahead of expiry here: no need to ask the store
+    return this.#reader.isValid(token) &&
+      this.#coordinator.inFlight(token.id!);
   }
 }

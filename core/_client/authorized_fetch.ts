@@ -7,6 +7,9 @@
  * @module
  */
 
+import type { RefreshCooldown } from "./cooldown.ts";
+import type { RefreshCoordinator } from "./coordinator.ts";
+import type { TokenReader } from "./reader.ts";
 import type { OAuthToken } from "../token.ts";
 import type { TokenQuery } from "../token_store.ts";
 
@@ -16,17 +19,18 @@ export type TokenFetchInit = RequestInit & {
   token: TokenQuery;
 };
 
-/** What {@linkcode authorizedFetch} needs from the client. */
+/** What {@linkcode authorizedFetch} works with. */
 export interface AuthorizedFetchDeps {
   fetch: typeof fetch;
   scheme: string;
-  getToken: (query: TokenQuery) => Promise<OAuthToken>;
-  /** Refreshes unless someone already replaced this token's access token. */
-  refresh: (token: OAuthToken) => Promise<OAuthToken>;
-  /** Whether a forced refresh of this token is allowed now (the cooldown). */
-  mayForceRefresh: (token: OAuthToken) => Promise<boolean>;
+  /** The client: a fresh token for the query. */
+  client: { getToken(query: TokenQuery): Promise<OAuthToken> };
+  /** Refreshes unless someone already replaced the token's access token. */
+  coordinator: Pick<RefreshCoordinator, "run">;
+  /** Whether a forced refresh of the token is allowed now. */
+  cooldown: Pick<RefreshCooldown, "mayForce">;
   /** The token as stored now (another process may have refreshed it). */
-  reread: (token: OAuthToken) => Promise<OAuthToken | null>;
+  reader: Pick<TokenReader, "read">;
 }
 
 /** Zoho's `code`s of an access token that is invalid or expired. */
@@ -89,7 +93,7 @@ export async function authorizedFetch(
     );
   }
   const { token: query, ...rest } = init;
-  const token = await deps.getToken(query);
+  const token = await deps.client.getToken(query);
   let target = input;
   if (
     typeof input === "string" && input.startsWith("/") &&
@@ -102,10 +106,11 @@ export async function authorizedFetch(
   if (first.status !== 401 || base.bodyUsed) return first;
   if (!await refreshMayHelp(first)) return first;
   let next: OAuthToken | null;
-  if (await deps.mayForceRefresh(token)) {
-    next = await deps.refresh(token);
+  const id = token.id!;
+  if (await deps.cooldown.mayForce(id)) {
+    next = await deps.coordinator.run(id, { accessToken: token.accessToken });
   } else {
-    next = await deps.reread(token);
+    next = await deps.reader.read(id);
     if (next === null || next.accessToken === token.accessToken) return first;
   }
   await first.body?.cancel();

@@ -4,65 +4,58 @@
  *
  * 1. take the lease `refresh:<id>` on `store.lock`;
  * 2. re-read the token (another process may have refreshed it);
- * 3. refresh only if it still needs it; save; release once the save is done
- *    (the work renews the lease while it sends requests and retries saves).
+ * 3. refresh only if it still needs it; save; release once the save is done.
  *
  * Without the lease, poll the store until the token no longer needs work or
  * the lease can be taken (its holder finished, failed or died and the lease
  * expired). A holder that loses its lease before sending goes back to
  * waiting.
  *
+ * The coordinator is the only owner of the refresh lease: it takes it,
+ * lends it to the work (which renews it before each request), keeps it
+ * renewed while an issued token's save is retried in the background, and
+ * releases it. It also keeps the background work a client's `flush` waits
+ * for: refreshes ahead of expiry and those saves.
+ *
  * @module
  */
 
 import { HeldLease, LeaseLostError } from "./lease.ts";
-import { pollDelay } from "./wakeup.ts";
+import type { PipelineObserver } from "./observer.ts";
+import type { TokenReader } from "./reader.ts";
+import { pollDelay, type Wakeup } from "./wakeup.ts";
+import type { RefreshWork, WorkResult } from "./work.ts";
 import { TokenStoreError } from "../errors.ts";
 import type { OAuthToken } from "../token.ts";
-import type { TokenStore } from "../token_store.ts";
-
-/** Whether a stored token still needs the work (refresh or exchange). */
-export type NeedsWork = (token: OAuthToken) => boolean;
-
-/** What the work hands back: the token, and the save still running, if any. */
-export interface WorkResult {
-  token: OAuthToken;
-  /**
-   * Settles once the issued token is saved or the save gave up, and the
-   * lease is released: the work then owns the lease.
-   */
-  persisted?: Promise<void>;
-}
+import type { TokenLock } from "../token_store.ts";
 
 /**
- * Refreshes `token` and saves it; `lease` is the held refresh lease, which
- * the work must keep covering its requests ({@linkcode HeldLease.cover}).
+ * Why a token needs work: it is `"expiring"`, or (a forced refresh) it still
+ * carries the access token the caller saw.
  */
-export type Work = (
-  token: OAuthToken,
-  lease: HeldLease | undefined,
-) => Promise<WorkResult>;
+export type Need = "expiring" | { accessToken: string | undefined };
 
 /** Settings of a {@linkcode RefreshCoordinator}. */
 export interface CoordinatorConfig {
-  store: TokenStore;
+  lock: TokenLock | undefined;
   leaseTtlMs: number;
   /** Longest a holder's lease may be extended to (a request's timeout plus a margin). */
   holdMs: number;
   /** The longest wait between two reads of a waiter; the first ones are shorter. */
   pollIntervalMs: number;
-  /** Waits `ms` at most for news of token `id` (the wake-up of `wakeup.ts`). */
-  wait: (id: string, ms: number) => Promise<void>;
-  /** Tells waiters here and elsewhere that token `id` was refreshed. */
-  notify: (id: string) => void;
-  /** Reads token `id` (the store, or a token issued but not yet saved). */
-  read: (id: string) => Promise<OAuthToken | null>;
+  /** Where waiters wait for news of a token, and holders tell of it. */
+  wakeup: Wakeup;
+  reader: TokenReader;
+  work: RefreshWork;
+  observer: PipelineObserver;
 }
 
 /** The single-flight map and the lease protocol for one client. */
 export class RefreshCoordinator {
   #config: CoordinatorConfig;
   #flights = new Map<string, Promise<OAuthToken>>();
+  /** Refreshes ahead of expiry and saves still retried, running in the background. */
+  #background = new Set<Promise<unknown>>();
 
   constructor(config: CoordinatorConfig) {
     this.#config = config;
@@ -74,18 +67,18 @@ export class RefreshCoordinator {
   }
 
   /**
-   * Resolves with the token `id` once it no longer needs work, doing the work
+   * Resolves with the token `id` once it no longer has `need`, doing the work
    * at most once in this process at a time and, when the store has a lock,
    * once across every process sharing the store.
    */
-  async run(id: string, needsWork: NeedsWork, work: Work): Promise<OAuthToken> {
+  async run(id: string, need: Need): Promise<OAuthToken> {
     for (;;) {
       const flight = this.#flights.get(id);
       if (flight === undefined) break;
       const token = await flight;
-      if (!needsWork(token)) return token;
+      if (!this.#needs(need, token)) return token;
     }
-    const own: Promise<OAuthToken> = this.#coordinate(id, needsWork, work)
+    const own: Promise<OAuthToken> = this.#coordinate(id, need)
       .finally(() => {
         if (this.#flights.get(id) === own) this.#flights.delete(id);
       });
@@ -93,24 +86,48 @@ export class RefreshCoordinator {
     return await own;
   }
 
-  async #coordinate(
-    id: string,
-    needsWork: NeedsWork,
-    work: Work,
-  ): Promise<OAuthToken> {
-    const { store, leaseTtlMs, holdMs, pollIntervalMs, wait, notify } =
+  /**
+   * Refreshes token `id` in the background unless it is already being
+   * worked on (a still-valid token within its skew of expiry). A failure is
+   * reported through the observer only.
+   */
+  ahead(id: string): void {
+    if (this.inFlight(id)) return;
+    this.#track(this.run(id, "expiring").catch(() => {}));
+  }
+
+  /** Resolves once every refresh ahead of expiry and every background save has ended. */
+  async settled(): Promise<void> {
+    while (this.#background.size > 0) await Promise.all([...this.#background]);
+  }
+
+  #needs(need: Need, token: OAuthToken): boolean {
+    return need === "expiring"
+      ? this.#config.reader.isExpiring(token)
+      : token.accessToken === need.accessToken;
+  }
+
+  #track(promise: Promise<unknown>): void {
+    const tracked = promise.finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
+  }
+
+  async #coordinate(id: string, need: Need): Promise<OAuthToken> {
+    const { lock, leaseTtlMs, holdMs, pollIntervalMs, wakeup, work } =
       this.#config;
-    const lock = store.lock;
     if (lock === undefined) {
       const current = await this.#read(id);
-      if (!needsWork(current)) return current;
-      const { token } = await work(current, undefined);
-      notify(id);
-      return token;
+      if (!this.#needs(need, current)) return current;
+      const result = await work.run(current, undefined);
+      if (result.persisted !== undefined) this.#track(result.persisted);
+      wakeup.notify(id);
+      return result.token;
     }
     const key = `refresh:${id}`;
     const maxWaitMs = Math.max(2 * (holdMs + leaseTtlMs), 10 * pollIntervalMs);
     let waitedMs = 0;
+    /** When this caller started waiting for another holder, if it did. */
+    let waitingSince: number | undefined;
     // When the lease was last tried: a waiter reads the store often (the
     // holder may finish any moment) but asks for the lease at most once per
     // poll interval, so that waiters do not hold up the holder's own writes
@@ -118,24 +135,29 @@ export class RefreshCoordinator {
     let triedAt = -Infinity;
     for (let polls = 0;; polls++) {
       const current = await this.#read(id);
-      if (!needsWork(current)) return current;
+      if (!this.#needs(need, current)) {
+        this.#waited(id, waitingSince);
+        return current;
+      }
       const due = waitedMs - triedAt >= pollIntervalMs;
       if (due) triedAt = waitedMs;
       const lease = due ? await HeldLease.take(lock, key, leaseTtlMs) : null;
       if (lease !== null) {
+        this.#waited(id, waitingSince);
+        waitingSince = undefined;
         let result: WorkResult | undefined;
         try {
           const again = await this.#read(id);
-          if (!needsWork(again)) return again;
-          result = await work(again, lease);
-          notify(id);
+          if (!this.#needs(need, again)) return again;
+          result = await work.run(again, lease);
+          wakeup.notify(id);
           return result.token;
         } catch (error) {
           if (!(error instanceof LeaseLostError)) throw error;
           // Another holder took over before anything was sent: wait for it.
         } finally {
-          // A save still retried in the background releases the lease itself.
           if (result?.persisted === undefined) await lease.release();
+          else this.#holdWhile(lease, result.persisted);
         }
       }
       if (waitedMs >= maxWaitMs) {
@@ -145,13 +167,32 @@ export class RefreshCoordinator {
         );
       }
       const delay = pollDelay(polls, pollIntervalMs);
-      await wait(id, delay);
+      waitingSince ??= Date.now();
+      await wakeup.wait(id, delay);
       waitedMs += delay;
     }
   }
 
+  /** Keeps `lease` renewed while an issued token's save is retried, then releases it. */
+  #holdWhile(lease: HeldLease, persisted: Promise<void>): void {
+    const stop = lease.keepAlive();
+    this.#track(persisted.finally(async () => {
+      stop();
+      await lease.release();
+    }));
+  }
+
+  #waited(id: string, since: number | undefined): void {
+    if (since === undefined) return;
+    this.#config.observer.observe({
+      type: "leasewaited",
+      id,
+      waitedMs: Date.now() - since,
+    });
+  }
+
   async #read(id: string): Promise<OAuthToken> {
-    const token = await this.#config.read(id);
+    const token = await this.#config.reader.read(id);
     if (token === null) {
       throw new TokenStoreError(
         "INVALID_QUERY",

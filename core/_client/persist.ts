@@ -3,7 +3,8 @@
  * else, and with rotation the old refresh token is already spent. The first
  * save is awaited; if it fails transiently (`BACKEND`, `CONFLICT`) the caller
  * is served the issued token at once and the save goes on in the background,
- * with backoff and the refresh lease renewed, for up to `persistTimeoutMs`.
+ * with backoff, for up to `persistTimeoutMs` (the refresh coordinator keeps
+ * renewing its lease meanwhile).
  * Until it lands, the issued token is served from memory to this process
  * (see {@linkcode Persister.prototype.pendingFor}); a save that gives up
  * reports `"persistfailed"` and keeps serving it while the process lives.
@@ -11,8 +12,8 @@
  * @module
  */
 
-import type { HeldLease } from "./lease.ts";
 import { retry } from "../_retry.ts";
+import type { PipelineObserver } from "./observer.ts";
 import { TokenStoreError } from "../errors.ts";
 import type { OAuthToken } from "../token.ts";
 import {
@@ -28,8 +29,8 @@ export interface PersistConfig {
   baseDelayMs: number;
   maxDelayMs: number;
   sleep: (ms: number) => Promise<void>;
-  /** Reports a save that gave up (`"persistfailed"`). */
-  onFailed: (id: string | undefined, error: unknown) => void;
+  /** Told of a save that gave up (`"persistfailed"`). */
+  observer: PipelineObserver;
 }
 
 /** A token issued but not saved yet, and the refresh token it replaced. */
@@ -48,7 +49,6 @@ export function isTransient(error: unknown): boolean {
 export class Persister {
   #config: PersistConfig;
   #pending = new Map<string, Pending>();
-  #running = new Set<Promise<void>>();
 
   constructor(config: PersistConfig) {
     this.#config = config;
@@ -57,14 +57,13 @@ export class Persister {
   /**
    * Saves `fresh` (which replaces `replaced`). Resolves with the stored token
    * when the first save works; otherwise with `fresh` and the background
-   * save in `persisted`, which renews `lease` while it runs and releases it
-   * at the end. A token without an id (a first grant exchange)
-   * has nowhere to be served from: its save is awaited in full.
+   * save in `persisted` (the caller keeps its refresh lease until that
+   * settles). A token without an id (a first grant exchange) has nowhere to
+   * be served from: its save is awaited in full.
    */
   async save(
     fresh: OAuthToken,
     replaced: OAuthToken,
-    lease: HeldLease | undefined,
   ): Promise<{ token: OAuthToken; persisted?: Promise<void> }> {
     const { store } = this.#config;
     const started = Date.now();
@@ -82,16 +81,10 @@ export class Persister {
         this.#failed(fresh.id, error);
         return { token: fresh };
       }
-      const stop = lease?.keepAlive() ?? (() => {});
       const persisted = this.#retry(fresh, started).then(
         (saved) => this.#forget(saved.id, fresh),
         () => {},
-      ).finally(async () => {
-        stop();
-        await lease?.release();
-      });
-      this.#running.add(persisted);
-      persisted.finally(() => this.#running.delete(persisted));
+      );
       return { token: fresh, persisted };
     }
   }
@@ -127,7 +120,7 @@ export class Persister {
   }
 
   #failed(id: string | undefined, error: unknown): unknown {
-    this.#config.onFailed(id, error);
+    this.#config.observer.observe({ type: "persistfailed", id, error });
     return error;
   }
 
@@ -144,11 +137,6 @@ export class Persister {
   /** Forgets token `id` (deleted): a background save of it stops. */
   drop(id: string): void {
     this.#pending.delete(id);
-  }
-
-  /** Resolves once every background save has landed or given up. */
-  async settled(): Promise<void> {
-    while (this.#running.size > 0) await Promise.all([...this.#running]);
   }
 
   /**

@@ -4,21 +4,23 @@
  * lease, with the durability rules of the design: the lease covers each
  * request, a refresh token of unknown outcome is not presented again to a
  * rotating server, `invalid_grant` re-reads the store, and the issued tokens
- * go to the persister. Events are dispatched on the client.
+ * go to the persister. Each exchange and refresh ends in one outcome,
+ * reported to the pipeline's observer; revocation requests go out from here
+ * too, every request to the endpoint the router chooses for its token.
  *
  * @module
  */
 
-import { emit } from "./events.ts";
 import { type HeldLease, LeaseLostError } from "./lease.ts";
+import { type Outcome, outcomeOf, type PipelineObserver } from "./observer.ts";
 import type { Persister } from "./persist.ts";
-import type { Work, WorkResult } from "./coordinator.ts";
+import type { TokenReader } from "./reader.ts";
 import type { RotationState } from "./rotation.ts";
-import type { SkewTracker } from "./skew.ts";
-import type { TokenCache } from "./cache.ts";
+import type { EndpointRouter } from "./routing.ts";
 import {
   type EndpointConfig,
   isOutcomeUnknown,
+  requestRevoke,
   requestToken,
   type TokenGrant,
 } from "./endpoint.ts";
@@ -30,10 +32,21 @@ import {
 } from "../errors.ts";
 import type { OAuthToken } from "../token.ts";
 
-/** What the refresh work needs from its client. */
+/** What the work hands back: the token, and the save still running, if any. */
+export interface WorkResult {
+  token: OAuthToken;
+  /**
+   * Settles once the issued token is saved or the save gave up (the
+   * coordinator keeps the lease until then).
+   */
+  persisted?: Promise<void>;
+}
+
+/** What the refresh work needs. */
 export interface RefreshWorkConfig {
   endpoint: EndpointConfig;
-  tokenUrl: string;
+  /** Chooses each token's endpoint. */
+  router: EndpointRouter;
   clientId: string;
   clientSecret: string;
   redirectUrl?: string;
@@ -41,13 +54,9 @@ export interface RefreshWorkConfig {
   /** What a holder's lease must outlast a request by. */
   marginMs: number;
   rotation: RotationState;
-  skew: SkewTracker;
   persister: Persister;
-  cache: TokenCache;
-  /** Where events are dispatched (the client). */
-  events: EventTarget;
-  /** Token `id` as stored, or issued and not saved yet. */
-  readById: (id: string) => Promise<OAuthToken | null>;
+  reader: TokenReader;
+  observer: PipelineObserver;
 }
 
 /** Refreshes and exchanges tokens for one client. */
@@ -67,8 +76,14 @@ export class RefreshWork {
     };
   }
 
-  /** Refreshes (or exchanges the grant of) a stored token and saves it. */
-  work: Work = async (token, lease) => {
+  /**
+   * Refreshes (or exchanges the grant of) a stored token and saves it;
+   * `lease` is the held refresh lease, renewed before each request.
+   */
+  async run(
+    token: OAuthToken,
+    lease: HeldLease | undefined,
+  ): Promise<WorkResult> {
     if (token.refreshToken !== undefined) {
       return await this.#refreshToken(token, lease);
     }
@@ -82,7 +97,7 @@ export class RefreshWork {
         token.grantToken === undefined ? " or grantToken" : ""
       }`,
     );
-  };
+  }
 
   /**
    * Refreshes with the token's refresh token. On `invalid_grant` or an
@@ -100,11 +115,7 @@ export class RefreshWork {
       let failure: unknown;
       try {
         const { result, rotated } = await this.#refreshOnce(current, lease);
-        emit(this.#config.events, "refresh", {
-          id: current.id,
-          rotated,
-          durationMs: Date.now() - started,
-        });
+        this.#ended("refresh", current.id, started, "ok", rotated);
         return result;
       } catch (error) {
         if (error instanceof LeaseLostError) throw error;
@@ -114,32 +125,33 @@ export class RefreshWork {
         (failure instanceof OAuthError &&
           failure.code === "refresh_outcome_unknown");
       const refused = failure instanceof TokenRevokedError;
+      let outcome: Outcome | undefined;
       if ((unknown && this.#config.rotation.mayRotate) || refused) {
         if (isOutcomeUnknown(failure)) {
           await this.#config.rotation.mark(current);
         }
-        const latest = await this.#config.readById(current.id!).catch(() =>
+        const latest = await this.#config.reader.read(current.id!).catch(() =>
           null
         );
         const newer = latest !== null && latest.refreshToken !== undefined &&
           latest.refreshToken !== current.refreshToken;
         if (newer && round < 3) {
-          if (!this.#config.skew.isExpiring(latest)) return { token: latest };
+          if (!this.#config.reader.isExpiring(latest)) {
+            return { token: latest };
+          }
           current = latest;
           continue;
         }
         if (refused && latest?.refreshToken === current.refreshToken) {
-          this.#config.cache.delete(current.id!);
-          emit(this.#config.events, "revoked", { id: current.id! });
+          this.#config.reader.evict(current.id!);
+          outcome = "revoked";
         }
         if (isOutcomeUnknown(failure)) {
           failure = outcomeUnknown(current.id!, failure);
         }
       }
-      emit(this.#config.events, "refresherror", {
-        id: current.id,
-        error: failure,
-      });
+      outcome ??= outcomeOf(failure, unknownAfter(failure));
+      this.#ended("refresh", current.id, started, outcome, false, failure);
       throw failure;
     }
   }
@@ -155,7 +167,7 @@ export class RefreshWork {
     const presented = token.refreshToken!;
     const { clientId, clientSecret } = this.credentials(token);
     const grant = await requestToken(this.#config.endpoint, {
-      url: this.#config.tokenUrl,
+      url: this.#config.router.for(token).tokenUrl,
       params: {
         grant_type: "refresh_token",
         refresh_token: presented,
@@ -170,20 +182,20 @@ export class RefreshWork {
     const rotated = grant.refreshToken !== undefined &&
       grant.refreshToken !== presented;
     this.#config.rotation.learn(rotated);
-    return { result: await this.#persist(token, grant, lease), rotated };
+    return { result: await this.#persist(token, grant), rotated };
   }
 
   /** Exchanges the token's grant token (a single-use code) and saves the result. */
   async exchange(
     token: OAuthToken,
-    lease: HeldLease | undefined,
+    lease?: HeldLease,
   ): Promise<WorkResult> {
     const started = Date.now();
     const { clientId, clientSecret, redirectUrl } = this.credentials(token);
     let grant: TokenGrant;
     try {
       grant = await requestToken(this.#config.endpoint, {
-        url: this.#config.tokenUrl,
+        url: this.#config.router.for(token).tokenUrl,
         params: {
           grant_type: "authorization_code",
           code: token.grantToken,
@@ -199,17 +211,61 @@ export class RefreshWork {
       });
     } catch (error) {
       if (!(error instanceof LeaseLostError)) {
-        emit(this.#config.events, "refresherror", { id: token.id, error });
+        const outcome = outcomeOf(error, isOutcomeUnknown(error));
+        this.#ended("exchange", token.id, started, outcome, false, error);
       }
       throw error;
     }
-    const result = await this.#persist(token, grant, lease);
-    emit(this.#config.events, "refresh", {
-      id: result.token.id,
-      rotated: false,
-      durationMs: Date.now() - started,
-    });
+    const result = await this.#persist(token, grant);
+    this.#ended("exchange", result.token.id, started, "ok", false);
     return result;
+  }
+
+  /**
+   * Revokes `token`'s refresh token (or, without one, its access token) at
+   * its endpoint. A token the server no longer knows counts as revoked.
+   */
+  async revoke(token: OAuthToken): Promise<void> {
+    const secret = token.refreshToken ?? token.accessToken;
+    if (secret === undefined) return;
+    const { clientId, clientSecret } = this.credentials(token);
+    try {
+      await requestRevoke(this.#config.endpoint, {
+        url: this.#config.router.for(token).revokeUrl,
+        params: {
+          token: secret,
+          client_id: clientId,
+          client_secret: clientSecret,
+        },
+        secrets: [secret, clientSecret, token.accessToken],
+      });
+    } catch (error) {
+      // Already revoked or unknown: the token is dead either way.
+      const dead = error instanceof OAuthError &&
+        ["invalid_token", "invalid_grant", "invalid_code"].includes(
+          error.code,
+        );
+      if (!dead) throw error;
+    }
+  }
+
+  /** Reports how an exchange or refresh ended. */
+  #ended(
+    type: "exchange" | "refresh",
+    id: string | undefined,
+    started: number,
+    outcome: Outcome,
+    rotated: boolean,
+    error?: unknown,
+  ): void {
+    this.#config.observer.observe({
+      type,
+      id,
+      outcome,
+      rotated,
+      durationMs: Date.now() - started,
+      error,
+    });
   }
 
   /** Before each request: the lease must outlast its timeout plus the margin. */
@@ -222,7 +278,8 @@ export class RefreshWork {
 
   #reportRateLimit(id: string | undefined, error: unknown): void {
     if (error instanceof RateLimitError) {
-      emit(this.#config.events, "ratelimited", {
+      this.#config.observer.observe({
+        type: "ratelimited",
         id,
         retryAfterMs: error.retryAfterMs,
       });
@@ -230,23 +287,24 @@ export class RefreshWork {
   }
 
   /** Saves the grant into the stored token, keeping its id and other fields. */
-  async #persist(
-    token: OAuthToken,
-    grant: TokenGrant,
-    lease: HeldLease | undefined,
-  ): Promise<WorkResult> {
+  async #persist(token: OAuthToken, grant: TokenGrant): Promise<WorkResult> {
     const fresh = token.with({
       accessToken: grant.accessToken,
       expiresAt: grant.expiresAt,
       refreshToken: grant.refreshToken ?? token.refreshToken,
       apiDomain: grant.apiDomain ?? token.apiDomain,
     });
-    const result = await this.#config.persister.save(fresh, token, lease);
-    this.#config.skew.issued(result.token, grant.lifetimeMs);
-    this.#config.cache.put(result.token);
+    const result = await this.#config.persister.save(fresh, token);
+    this.#config.reader.issued(result.token, grant.lifetimeMs);
     return result;
   }
 }
+/** Whether `error` is the unknown-outcome error this module throws. */
+function unknownAfter(error: unknown): boolean {
+  return error instanceof OAuthError &&
+    error.code === "refresh_outcome_unknown";
+}
+
 function outcomeUnknown(id: string, cause: unknown): OAuthError {
   return new OAuthError("refresh_outcome_unknown", {
     description:
