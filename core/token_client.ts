@@ -10,7 +10,7 @@
  * It talks to Zoho's accounts servers (see {@linkcode DATA_CENTERS}) or to any
  * RFC 6749 token endpoint, and uses only Web APIs.
  *
- * @example Keep a Zoho token fresh
+ * @example Keep a Zoho token fresh (real credentials from the environment)
  * ```ts ignore
  * import { TokenClient } from "@tokenstore/tokenstore";
  * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
@@ -22,10 +22,7 @@
  *   dataCenter: "EU",
  * });
  * await client.exchangeGrantToken(Deno.env.get("ZOHO_GRANT_TOKEN")!, { userName: "ada@example.com" });
- * const response = await client.fetch("/crm/v6/users?type=CurrentUser", {
- *   token: { userName: "ada@example.com" },
- * });
- * console.log(response.status);
+ * await client.fetch("/crm/v8/users?type=CurrentUser", { token: { userName: "ada@example.com" } });
  * ```
  *
  * @module
@@ -35,72 +32,33 @@ import {
   authorizedFetch,
   type TokenFetchInit,
 } from "./_client/authorized_fetch.ts";
-import { TokenCache, type TokenCacheOptions } from "./_client/cache.ts";
-import { RefreshCooldown } from "./_client/cooldown.ts";
-import { RefreshCoordinator } from "./_client/coordinator.ts";
-import {
-  EventsObserver,
-  type TokenClientEventMap,
-  type TokenClientEventType,
-} from "./_client/events.ts";
-import { Observers } from "./_client/observer.ts";
+import type { TokenCacheOptions } from "./_client/cache.ts";
+import { EventsObserver } from "./_client/events.ts";
 import {
   resolveClientOptions,
   type RetryOptions,
   type TokenClientOptions,
 } from "./_client/options.ts";
-import { Persister } from "./_client/persist.ts";
-import { TokenReader } from "./_client/reader.ts";
-import { RotationState } from "./_client/rotation.ts";
-import { EndpointRouter } from "./_client/routing.ts";
-import { SkewTracker } from "./_client/skew.ts";
-import { Wakeup } from "./_client/wakeup.ts";
-import { RefreshWork } from "./_client/work.ts";
-import type { DataCenter } from "./data_centers.ts";
-import { OAuthToken, type OAuthTokenInit } from "./token.ts";
-import type {
-  Lease,
-  TokenLock,
-  TokenQuery,
-  TokenStore,
-} from "./token_store.ts";
+import { createPipeline, type Pipeline } from "./_client/pipeline.ts";
+import type { OAuthToken } from "./token.ts";
+import {
+  type TokenClientEventMap,
+  TokenClientEventTarget,
+  type TokenClientEventType,
+  type TokenClientListener,
+} from "./token_client_events.ts";
+import type { TokenQuery, TokenStore } from "./token_store.ts";
 
+export { TokenClientEventTarget };
 export type {
-  DataCenter,
-  Lease,
-  OAuthToken,
-  OAuthTokenInit,
   RetryOptions,
   TokenCacheOptions,
   TokenClientEventMap,
   TokenClientEventType,
+  TokenClientListener,
   TokenClientOptions,
   TokenFetchInit,
-  TokenLock,
-  TokenQuery,
-  TokenStore,
 };
-
-/**
- * A listener of the {@linkcode TokenClient} event `K`: a function or an
- * object with `handleEvent`, given a `CustomEvent` whose `detail` is typed.
- *
- * @example Usage
- * ```ts
- * import type { TokenClientListener } from "@tokenstore/tokenstore";
- * import { assertEquals } from "@std/assert";
- *
- * const ids: string[] = [];
- * const listener: TokenClientListener<"revoked"> = (event) => ids.push(event.detail.id);
- * if (typeof listener === "function") {
- *   listener(new CustomEvent("revoked", { detail: { id: "a1" } }));
- * }
- * assertEquals(ids, ["a1"]);
- * ```
- */
-export type TokenClientListener<K extends TokenClientEventType> =
-  | ((event: CustomEvent<TokenClientEventMap[K]>) => void)
-  | { handleEvent(event: CustomEvent<TokenClientEventMap[K]>): void };
 
 /**
  * Exchanges, refreshes, persists and revokes OAuth tokens kept in a
@@ -108,7 +66,8 @@ export type TokenClientListener<K extends TokenClientEventType> =
  *
  * It is an `EventTarget`: `"refresh"`, `"refresherror"`, `"revoked"`,
  * `"persistfailed"` and `"ratelimited"` are `CustomEvent`s whose `detail`
- * ({@linkcode TokenClientEventMap}) holds no secret.
+ * ({@linkcode TokenClientEventMap}) holds no secret; listeners are typed by
+ * event name.
  *
  * @example Get an access token that is always valid
  * ```ts
@@ -117,36 +76,23 @@ export type TokenClientListener<K extends TokenClientEventType> =
  *
  * const store = new MemoryTokenStore();
  * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
- * const client = new TokenClient({
- *   store,
- *   clientId: "1000.C",
- *   clientSecret: "s",
- *   dataCenter: "EU",
- *   // a stand-in for accounts.zoho.eu: each refresh issues an access token
- *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.a", expires_in: 3600 })),
- * });
+ * // `fetch` stands in for accounts.zoho.eu: each refresh issues an access token
+ * const answer = { access_token: "1000.a", expires_in: 3600 };
+ * const fetch = () => Promise.resolve(Response.json(answer));
+ * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", dataCenter: "EU", fetch });
  * const refreshed: string[] = [];
  * client.addEventListener("refresh", (event) => refreshed.push(event.detail.id!));
- *
  * assertEquals(await client.getAccessToken({ userName: "ada@example.com" }), "1000.a");
  * assertEquals(await client.getAccessToken({ userName: "ada@example.com" }), "1000.a");
  * assertEquals(refreshed.length, 1); // the second call is served from the cache
  * ```
  */
-export class TokenClient extends EventTarget {
+export class TokenClient extends TokenClientEventTarget {
   /** The token endpoint requests go to. */
   readonly tokenUrl: string;
   /** The revocation endpoint. */
   readonly revokeUrl: string;
-  #clientId: string;
-  #clientSecret: string;
-  #redirectUrl?: string;
-  #fetch: typeof fetch;
-  #authScheme: string;
-  #reader: TokenReader;
-  #coordinator: RefreshCoordinator;
-  #work: RefreshWork;
-  #cooldown: RefreshCooldown;
+  #pipeline: Pipeline;
 
   /**
    * Creates a client.
@@ -157,67 +103,9 @@ export class TokenClient extends EventTarget {
   constructor(options: TokenClientOptions) {
     super();
     const resolved = resolveClientOptions(options);
-    const { store, endpoint, leaseTtlMs } = resolved;
     this.tokenUrl = resolved.tokenUrl;
     this.revokeUrl = resolved.revokeUrl;
-    this.#clientId = resolved.clientId;
-    this.#clientSecret = resolved.clientSecret;
-    this.#redirectUrl = resolved.redirectUrl;
-    this.#fetch = endpoint.fetch;
-    this.#authScheme = resolved.authScheme;
-    const observer = new Observers([new EventsObserver(this)]);
-    const persister = new Persister({
-      store,
-      persistTimeoutMs: resolved.persistTimeoutMs,
-      baseDelayMs: endpoint.baseDelayMs,
-      maxDelayMs: endpoint.maxDelayMs,
-      sleep: endpoint.sleep,
-      observer,
-    });
-    this.#reader = new TokenReader({
-      store,
-      cache: new TokenCache(resolved.cache),
-      skew: new SkewTracker(resolved.skewMs, endpoint.now),
-      persister,
-      now: endpoint.now,
-    });
-    // what a holder's lease must outlast a request by
-    const marginMs = Math.min(leaseTtlMs, 5_000);
-    this.#work = new RefreshWork({
-      endpoint,
-      router: new EndpointRouter(resolved),
-      clientId: resolved.clientId,
-      clientSecret: resolved.clientSecret,
-      redirectUrl: resolved.redirectUrl,
-      now: endpoint.now,
-      marginMs,
-      rotation: new RotationState(
-        resolved.rotation,
-        resolved.knownRotates,
-        store.lock,
-      ),
-      persister,
-      reader: this.#reader,
-      observer,
-    });
-    this.#coordinator = new RefreshCoordinator({
-      lock: store.lock,
-      leaseTtlMs,
-      holdMs: endpoint.timeoutMs + marginMs,
-      pollIntervalMs: resolved.pollIntervalMs,
-      wakeup: new Wakeup(
-        store,
-        resolved.customSleep ? endpoint.sleep : undefined,
-      ),
-      reader: this.#reader,
-      work: this.#work,
-      observer,
-    });
-    this.#cooldown = new RefreshCooldown({
-      lock: store.lock,
-      intervalMs: resolved.minRefreshIntervalMs,
-      now: endpoint.now,
-    });
+    this.#pipeline = createPipeline(resolved, [new EventsObserver(this)]);
   }
 
   /**
@@ -231,12 +119,9 @@ export class TokenClient extends EventTarget {
    *
    * const store = new MemoryTokenStore();
    * await store.saveToken(new OAuthToken({ userName: "ada@example.com", grantToken: "1000.g" }));
-   * const client = new TokenClient({
-   *   store,
-   *   clientId: "1000.C",
-   *   clientSecret: "s",
-   *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.a", refresh_token: "1000.r", expires_in: 3600 })),
-   * });
+   * const answer = { access_token: "1000.a", refresh_token: "1000.r", expires_in: 3600 };
+   * const fetch = () => Promise.resolve(Response.json(answer));
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
    * // the stored grant token is exchanged on first use
    * assertEquals(await client.getAccessToken({ userName: "ada@example.com" }), "1000.a");
    * assertEquals((await store.findToken({ userName: "ada@example.com" }))?.refreshToken, "1000.r");
@@ -266,15 +151,10 @@ export class TokenClient extends EventTarget {
    *
    * const store = new MemoryTokenStore();
    * const expiresAt = Date.now() + 3_600_000;
-   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r", accessToken: "1000.a", expiresAt }));
-   * const client = new TokenClient({
-   *   store,
-   *   clientId: "1000.C",
-   *   clientSecret: "s",
-   *   fetch: () => Promise.reject(new Error("not called: the token is fresh")),
-   * });
-   * const token = await client.getToken({ userName: "ada@example.com" });
-   * assertEquals(token.expiresAt, expiresAt);
+   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", accessToken: "1000.a", expiresAt }));
+   * const fetch = () => Promise.reject(new Error("not called: the token is fresh"));
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
+   * assertEquals((await client.getToken({ userName: "ada@example.com" })).expiresAt, expiresAt);
    * ```
    *
    * @param query Which token, by the store's matching rules.
@@ -283,7 +163,7 @@ export class TokenClient extends EventTarget {
    * @throws {OAuthError} When the token endpoint refuses.
    */
   async getToken(query: TokenQuery): Promise<OAuthToken> {
-    const reader = this.#reader;
+    const { reader, coordinator } = this.#pipeline;
     const lookup = reader.lookup(query);
     let token = lookup.cached;
     if (token === undefined || !this.#servable(token)) {
@@ -291,10 +171,10 @@ export class TokenClient extends EventTarget {
     }
     if (!reader.isExpiring(token)) return token;
     if (!reader.isValid(token)) {
-      return await this.#coordinator.run(token.id!, "expiring");
+      return await coordinator.run(token.id!, "expiring");
     }
     // Still valid: served now, refreshed in the background (one flight).
-    this.#coordinator.ahead(token.id!);
+    coordinator.ahead(token.id!);
     return token;
   }
 
@@ -307,15 +187,11 @@ export class TokenClient extends EventTarget {
    * import { MemoryTokenStore, TokenClient } from "@tokenstore/tokenstore";
    * import { assertEquals } from "@std/assert";
    *
-   * const client = new TokenClient({
-   *   store: new MemoryTokenStore(),
-   *   clientId: "1000.C",
-   *   clientSecret: "s",
-   *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.a", refresh_token: "1000.r", expires_in: 3600 })),
-   * });
+   * const answer = { access_token: "1000.a", refresh_token: "1000.r", expires_in: 3600 };
+   * const fetch = () => Promise.resolve(Response.json(answer));
+   * const client = new TokenClient({ store: new MemoryTokenStore(), clientId: "1000.C", clientSecret: "s", fetch });
    * const token = await client.exchangeGrantToken("1000.grant", { userName: "ada@example.com" });
-   * assertEquals(token.refreshToken, "1000.r");
-   * assertEquals(token.userName, "ada@example.com");
+   * assertEquals([token.userName, token.refreshToken], ["ada@example.com", "1000.r"]);
    * ```
    *
    * @param code The grant token.
@@ -337,14 +213,8 @@ export class TokenClient extends EventTarget {
         "Cannot exchange grant token: expected options to be an object",
       );
     }
-    const token = new OAuthToken({
-      userName: options.userName,
-      clientId: this.#clientId,
-      clientSecret: this.#clientSecret,
-      redirectUrl: this.#redirectUrl,
-      grantToken: code,
-    });
-    return (await this.#work.exchange(token)).token;
+    const { work } = this.#pipeline;
+    return (await work.exchangeCode(code, options.userName)).token;
   }
 
   /**
@@ -357,24 +227,20 @@ export class TokenClient extends EventTarget {
    * import { assertEquals } from "@std/assert";
    *
    * const store = new MemoryTokenStore();
-   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r", accessToken: "1000.old", expiresAt: Date.now() + 3_600_000 }));
-   * const client = new TokenClient({
-   *   store,
-   *   clientId: "1000.C",
-   *   clientSecret: "s",
-   *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.new", expires_in: 3600 })),
-   * });
-   * const token = await client.refresh({ userName: "ada@example.com" });
-   * assertEquals(token.accessToken, "1000.new");
+   * const expiresAt = Date.now() + 3_600_000;
+   * await store.saveToken(new OAuthToken({ userName: "ada", refreshToken: "1000.r", accessToken: "1000.old", expiresAt }));
+   * const fetch = () => Promise.resolve(Response.json({ access_token: "1000.new", expires_in: 3600 }));
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
+   * assertEquals((await client.refresh({ userName: "ada" })).accessToken, "1000.new");
    * ```
    *
    * @param query Which token, by the store's matching rules.
    * @returns The refreshed token.
    */
   async refresh(query: TokenQuery): Promise<OAuthToken> {
-    const reader = this.#reader;
+    const { reader, coordinator } = this.#pipeline;
     const stored = await reader.find(reader.lookup(query));
-    return await this.#coordinator.run(stored.id!, {
+    return await coordinator.run(stored.id!, {
       accessToken: stored.accessToken,
     });
   }
@@ -389,28 +255,24 @@ export class TokenClient extends EventTarget {
    * import { assertEquals } from "@std/assert";
    *
    * const store = new MemoryTokenStore();
-   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r" }));
-   * const revoked: string[] = [];
-   * const client = new TokenClient({
-   *   store,
-   *   clientId: "1000.C",
-   *   clientSecret: "s",
-   *   fetch: async (_url, init) => {
-   *     revoked.push(new URLSearchParams(String(init?.body)).get("token")!);
-   *     return Response.json({});
-   *   },
-   * });
-   * await client.revoke({ userName: "ada@example.com" });
+   * await store.saveToken(new OAuthToken({ userName: "ada", refreshToken: "1000.r" }));
+   * const revoked: (string | null)[] = [];
+   * const fetch = (_url: RequestInfo | URL, init?: RequestInit) => {
+   *   revoked.push(new URLSearchParams(String(init?.body)).get("token"));
+   *   return Promise.resolve(Response.json({}));
+   * };
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
+   * await client.revoke({ userName: "ada" });
    * assertEquals(revoked, ["1000.r"]);
-   * assertEquals(await store.findToken({ userName: "ada@example.com" }), null);
+   * assertEquals(await store.findToken({ userName: "ada" }), null);
    * ```
    *
    * @param query Which token, by the store's matching rules.
    */
   async revoke(query: TokenQuery): Promise<void> {
-    const reader = this.#reader;
+    const { reader, work } = this.#pipeline;
     const stored = await reader.find(reader.lookup(query));
-    await this.#work.revoke(stored);
+    await work.revoke(stored);
     await reader.delete(stored.id!);
   }
 
@@ -428,29 +290,15 @@ export class TokenClient extends EventTarget {
    * ```ts
    * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
    * import { assertEquals } from "@std/assert";
-   *
    * const store = new MemoryTokenStore();
-   * await store.saveToken(new OAuthToken({
-   *   userName: "ada@example.com",
-   *   accessToken: "1000.a",
-   *   expiresAt: Date.now() + 3_600_000,
-   *   apiDomain: "https://www.zohoapis.com",
-   * }));
-   * const client = new TokenClient({
-   *   store,
-   *   clientId: "1000.C",
-   *   clientSecret: "s",
-   *   // a stand-in for the CRM API: echoes where the request went and its header
-   *   fetch: (input) => {
-   *     const request = input as Request;
-   *     return Promise.resolve(Response.json({ url: request.url, authorization: request.headers.get("authorization") }));
-   *   },
-   * });
-   * const response = await client.fetch("/crm/v8/Leads", { token: { userName: "ada@example.com" } });
-   * assertEquals(await response.json(), {
-   *   url: "https://www.zohoapis.com/crm/v8/Leads",
-   *   authorization: "Zoho-oauthtoken 1000.a",
-   * });
+   * const apiDomain = "https://www.zohoapis.com";
+   * await store.saveToken(new OAuthToken({ userName: "ada", accessToken: "1000.a", expiresAt: Date.now() + 3_600_000, apiDomain }));
+   * // `fetch` stands in for the CRM API: it echoes where the request went and its header
+   * const fetch = (request: RequestInfo | URL) =>
+   *   Promise.resolve(Response.json([String((request as Request).url), (request as Request).headers.get("authorization")]));
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
+   * const response = await client.fetch("/crm/v8/Leads", { token: { userName: "ada" } });
+   * assertEquals(await response.json(), [`${apiDomain}/crm/v8/Leads`, "Zoho-oauthtoken 1000.a"]);
    * ```
    *
    * @param input The URL or request.
@@ -462,12 +310,8 @@ export class TokenClient extends EventTarget {
     init: TokenFetchInit,
   ): Promise<Response> {
     return authorizedFetch(input, init, {
-      fetch: this.#fetch,
-      scheme: this.#authScheme,
+      ...this.#pipeline.fetch,
       client: this,
-      coordinator: this.#coordinator,
-      cooldown: this.#cooldown,
-      reader: this.#reader,
     });
   }
 
@@ -483,119 +327,24 @@ export class TokenClient extends EventTarget {
    * import { assertEquals } from "@std/assert";
    *
    * const store = new MemoryTokenStore();
-   * // 30 s left: served at once and refreshed in the background
-   * await store.saveToken(new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.r", accessToken: "1000.old", expiresAt: Date.now() + 30_000 }));
-   * const client = new TokenClient({
-   *   store,
-   *   clientId: "1000.C",
-   *   clientSecret: "s",
-   *   fetch: () => Promise.resolve(Response.json({ access_token: "1000.new", expires_in: 3600 })),
-   * });
-   * assertEquals(await client.getAccessToken({ userName: "ada@example.com" }), "1000.old");
+   * // 30 s to live: served at once and refreshed in the background
+   * await store.saveToken(new OAuthToken({ userName: "ada", refreshToken: "1000.r", accessToken: "1000.old", expiresAt: Date.now() + 30_000 }));
+   * const fetch = () => Promise.resolve(Response.json({ access_token: "1000.new", expires_in: 3600 }));
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
+   * assertEquals(await client.getAccessToken({ userName: "ada" }), "1000.old");
    * await client.flush();
-   * assertEquals((await store.findToken({ userName: "ada@example.com" }))?.accessToken, "1000.new");
+   * assertEquals((await store.findToken({ userName: "ada" }))?.accessToken, "1000.new");
    * ```
    */
   async flush(): Promise<void> {
-    await this.#coordinator.settled();
-  }
-
-  /**
-   * Adds a listener of event `type`, typed by {@linkcode TokenClientEventMap}:
-   * `event.detail` needs no cast.
-   *
-   * @example Usage
-   * ```ts
-   * import { MemoryTokenStore, TokenClient } from "@tokenstore/tokenstore";
-   * import { assertEquals } from "@std/assert";
-   *
-   * const client = new TokenClient({ store: new MemoryTokenStore(), clientId: "1000.C", clientSecret: "s" });
-   * let seen: string | undefined;
-   * client.addEventListener("revoked", (event) => seen = event.detail.id);
-   * client.dispatchEvent(new CustomEvent("revoked", { detail: { id: "a1" } }));
-   * assertEquals(seen, "a1");
-   * ```
-   *
-   * @param type The event type.
-   * @param listener Called with the `CustomEvent`.
-   * @param options As for `EventTarget.addEventListener`.
-   */
-  override addEventListener<K extends TokenClientEventType>(
-    type: K,
-    listener: TokenClientListener<K> | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  /**
-   * Adds a listener of any other event type.
-   *
-   * @param type The event type.
-   * @param listener Called with the event.
-   * @param options As for `EventTarget.addEventListener`.
-   */
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    super.addEventListener(type, listener, options);
-  }
-
-  /**
-   * Removes a listener added with {@linkcode TokenClient.addEventListener}.
-   *
-   * @example Usage
-   * ```ts
-   * import { MemoryTokenStore, TokenClient, type TokenClientListener } from "@tokenstore/tokenstore";
-   * import { assertEquals } from "@std/assert";
-   *
-   * const client = new TokenClient({ store: new MemoryTokenStore(), clientId: "1000.C", clientSecret: "s" });
-   * let calls = 0;
-   * const listener: TokenClientListener<"refresh"> = () => calls++;
-   * client.addEventListener("refresh", listener);
-   * client.removeEventListener("refresh", listener);
-   * client.dispatchEvent(new CustomEvent("refresh", { detail: { rotated: false, durationMs: 1 } }));
-   * assertEquals(calls, 0);
-   * ```
-   *
-   * @param type The event type.
-   * @param listener The listener added.
-   * @param options As for `EventTarget.removeEventListener`.
-   */
-  override removeEventListener<K extends TokenClientEventType>(
-    type: K,
-    listener: TokenClientListener<K> | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  /**
-   * Removes a listener of any other event type.
-   *
-   * @param type The event type.
-   * @param listener The listener added.
-   * @param options As for `EventTarget.removeEventListener`.
-   */
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void {
-    super.removeEventListener(type, listener, options);
+    await this.#pipeline.coordinator.settled();
   }
 
   /** Whether a cached token may be served without asking the store. */
   #servable(token: OAuthToken): boolean {
-    if (!this.#reader.isExpiring(token)) return true;
+    const { reader, coordinator } = this.#pipeline;
+    if (!reader.isExpiring(token)) return true;
     // being refreshed ahead of expiry here: no need to ask the store
-    return this.#reader.isValid(token) &&
-      this.#coordinator.inFlight(token.id!);
+    return reader.isValid(token) && coordinator.inFlight(token.id!);
   }
 }

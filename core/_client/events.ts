@@ -1,30 +1,16 @@
 /**
- * The events a {@linkcode TokenClient} dispatches (design "Events"): each a
- * `CustomEvent` whose `detail` holds ids, counts and errors, never a secret
- * (the errors of this package redact them). They are one observer of the
- * refresh pipeline ({@linkcode EventsObserver}).
+ * Dispatching the events of a {@linkcode TokenClient} (design "Events"; their
+ * types are in `token_client_events.ts`): the first observer of the refresh
+ * pipeline ({@linkcode EventsObserver}).
  *
  * @module
  */
 
 import type { PipelineObserver, PipelineReport } from "./observer.ts";
-
-/** `detail` of each event type of a `TokenClient`. */
-export interface TokenClientEventMap {
-  /** A token was refreshed (or a grant exchanged) and the answer accepted. */
-  refresh: { id?: string; rotated: boolean; durationMs: number };
-  /** A refresh failed. */
-  refresherror: { id?: string; error: unknown };
-  /** The server refused the stored refresh token: the user must authorise again. */
-  revoked: { id: string };
-  /** Issued tokens could not be saved within `persistTimeoutMs` (or not at all). */
-  persistfailed: { id?: string; error: unknown };
-  /** The token endpoint rate-limited a request. */
-  ratelimited: { id?: string; retryAfterMs?: number };
-}
-
-/** The type of a `TokenClient` event. */
-export type TokenClientEventType = keyof TokenClientEventMap;
+import type {
+  TokenClientEventMap,
+  TokenClientEventType,
+} from "../token_client_events.ts";
 
 /** Dispatches `type` with `detail` on `target`; a throwing listener is not the client's failure. */
 export function emit<K extends TokenClientEventType>(

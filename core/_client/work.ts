@@ -30,7 +30,7 @@ import {
   TokenRevokedError,
   TokenStoreError,
 } from "../errors.ts";
-import type { OAuthToken } from "../token.ts";
+import { OAuthToken } from "../token.ts";
 
 /** What the work hands back: the token, and the save still running, if any. */
 export interface WorkResult {
@@ -183,6 +183,26 @@ export class RefreshWork {
       grant.refreshToken !== presented;
     this.#config.rotation.learn(rotated);
     return { result: await this.#persist(token, grant), rotated };
+  }
+
+  /**
+   * Exchanges `code`, a grant token no stored token holds yet, with the
+   * client's credentials and saves the result under `userName`.
+   */
+  async exchangeCode(
+    code: string,
+    userName: string | undefined,
+  ): Promise<WorkResult> {
+    const { clientId, clientSecret, redirectUrl } = this.#config;
+    return await this.exchange(
+      new OAuthToken({
+        userName,
+        clientId,
+        clientSecret,
+        redirectUrl,
+        grantToken: code,
+      }),
+    );
   }
 
   /** Exchanges the token's grant token (a single-use code) and saves the result. */

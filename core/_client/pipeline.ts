@@ -1,0 +1,99 @@
+/**
+ * The wiring of a client's refresh pipeline, built once from its resolved
+ * options: reader → coordinator → work → endpoint / persister, every part
+ * reporting to one list of observers.
+ *
+ * @module
+ */
+
+import type { AuthorizedFetchDeps } from "./authorized_fetch.ts";
+import { TokenCache } from "./cache.ts";
+import { RefreshCooldown } from "./cooldown.ts";
+import { RefreshCoordinator } from "./coordinator.ts";
+import { Observers, type PipelineObserver } from "./observer.ts";
+import type { ResolvedClientOptions } from "./options.ts";
+import { Persister } from "./persist.ts";
+import { TokenReader } from "./reader.ts";
+import { RotationState } from "./rotation.ts";
+import { EndpointRouter } from "./routing.ts";
+import { SkewTracker } from "./skew.ts";
+import { Wakeup } from "./wakeup.ts";
+import { RefreshWork } from "./work.ts";
+
+/** The parts of a client's pipeline its public API calls. */
+export interface Pipeline {
+  reader: TokenReader;
+  coordinator: RefreshCoordinator;
+  work: RefreshWork;
+  /** What `client.fetch` sends API requests with. */
+  fetch: Omit<AuthorizedFetchDeps, "client">;
+}
+
+/** Builds the pipeline of a client with `options`, reporting to `observers`. */
+export function createPipeline(
+  options: ResolvedClientOptions,
+  observers: readonly PipelineObserver[],
+): Pipeline {
+  const { store, endpoint, leaseTtlMs } = options;
+  const observer = new Observers(observers);
+  const persister = new Persister({
+    store,
+    persistTimeoutMs: options.persistTimeoutMs,
+    baseDelayMs: endpoint.baseDelayMs,
+    maxDelayMs: endpoint.maxDelayMs,
+    sleep: endpoint.sleep,
+    observer,
+  });
+  const reader = new TokenReader({
+    store,
+    cache: new TokenCache(options.cache),
+    skew: new SkewTracker(options.skewMs, endpoint.now),
+    persister,
+    now: endpoint.now,
+  });
+  // what a holder's lease must outlast a request by
+  const marginMs = Math.min(leaseTtlMs, 5_000);
+  const work = new RefreshWork({
+    endpoint,
+    router: new EndpointRouter(options),
+    clientId: options.clientId,
+    clientSecret: options.clientSecret,
+    redirectUrl: options.redirectUrl,
+    now: endpoint.now,
+    marginMs,
+    rotation: new RotationState(
+      options.rotation,
+      options.knownRotates,
+      store.lock,
+    ),
+    persister,
+    reader,
+    observer,
+  });
+  const coordinator = new RefreshCoordinator({
+    lock: store.lock,
+    leaseTtlMs,
+    holdMs: endpoint.timeoutMs + marginMs,
+    pollIntervalMs: options.pollIntervalMs,
+    wakeup: new Wakeup(
+      store,
+      options.customSleep ? endpoint.sleep : undefined,
+    ),
+    reader,
+    work,
+    observer,
+  });
+  const cooldown = new RefreshCooldown({
+    lock: store.lock,
+    intervalMs: options.minRefreshIntervalMs,
+    now: endpoint.now,
+  });
+  const fetch = {
+    fetch: endpoint.fetch,
+    scheme: options.authScheme,
+    coordinator,
+    cooldown,
+    reader,
+  };
+  return { reader, coordinator, work, fetch };
+}
