@@ -165,10 +165,14 @@ export class TokenClient extends TokenClientEventTarget {
   async getToken(query: TokenQuery): Promise<OAuthToken> {
     const { reader, coordinator } = this.#pipeline;
     const lookup = reader.lookup(query);
-    let token = lookup.cached;
-    if (token === undefined || !this.#servable(token)) {
-      token = await reader.find(lookup);
+    const cached = lookup.cached;
+    if (cached !== undefined) {
+      if (!reader.isExpiring(cached)) return cached;
+      // being refreshed ahead of expiry here: no need to ask the store
+      const id = cached.id!;
+      if (reader.isValid(cached) && coordinator.inFlight(id)) return cached;
     }
+    const token = await reader.find(lookup);
     if (!reader.isExpiring(token)) return token;
     if (!reader.isValid(token)) {
       return await coordinator.run(token.id!, "expiring");
@@ -338,13 +342,5 @@ export class TokenClient extends TokenClientEventTarget {
    */
   async flush(): Promise<void> {
     await this.#pipeline.coordinator.settled();
-  }
-
-  /** Whether a cached token may be served without asking the store. */
-  #servable(token: OAuthToken): boolean {
-    const { reader, coordinator } = this.#pipeline;
-    if (!reader.isExpiring(token)) return true;
-    // being refreshed ahead of expiry here: no need to ask the store
-    return reader.isValid(token) && coordinator.inFlight(token.id!);
   }
 }
