@@ -47,7 +47,7 @@ import {
   type TokenClientEventType,
   type TokenClientListener,
 } from "./token_client_events.ts";
-import type { TokenQuery, TokenStore } from "./token_store.ts";
+import type { TokenQuery } from "./token_store.ts";
 
 export { TokenClientEventTarget };
 export type {
