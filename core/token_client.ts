@@ -30,6 +30,7 @@
 
 import {
   authorizedFetch,
+  fetchQuery,
   type TokenFetchInit,
 } from "./_client/authorized_fetch.ts";
 import type { TokenCacheOptions } from "./_client/cache.ts";
@@ -309,13 +310,14 @@ export class TokenClient extends TokenClientEventTarget {
    * @param init Request options and `token`, the query of the token to use.
    * @returns The response.
    */
-  fetch(
+  async fetch(
     input: string | URL | Request,
     init: TokenFetchInit,
   ): Promise<Response> {
-    return authorizedFetch(input, init, {
+    const token = await this.getToken(fetchQuery(init));
+    return await authorizedFetch(input, init, {
       ...this.#pipeline.fetch,
-      client: this,
+      token,
     });
   }
 

@@ -23,8 +23,6 @@ export type TokenFetchInit = RequestInit & {
 export interface AuthorizedFetchDeps {
   fetch: typeof fetch;
   scheme: string;
-  /** The client: a fresh token for the query. */
-  client: { getToken(query: TokenQuery): Promise<OAuthToken> };
   /** Refreshes unless someone already replaced the token's access token. */
   coordinator: Pick<RefreshCoordinator, "run">;
   /** Whether a forced refresh of the token is allowed now. */
@@ -77,7 +75,21 @@ export async function refreshMayHelp(response: Response): Promise<boolean> {
 }
 
 /**
- * Sends the request with the token's access token; on a 401 that a refresh
+ * The query of the token `init` asks for.
+ *
+ * @throws {TypeError} When `init.token` is missing.
+ */
+export function fetchQuery(init: TokenFetchInit): TokenQuery {
+  if (init === null || typeof init !== "object" || init.token === undefined) {
+    throw new TypeError(
+      'Cannot fetch with a token: "init.token" (the token query) is missing',
+    );
+  }
+  return init.token;
+}
+
+/**
+ * Sends the request with `deps.token`'s access token; on a 401 that a refresh
  * may fix, refreshes once (or picks up another process's refresh during the
  * cooldown) and sends it again. The body is kept by cloning the request
  * before the first send.
@@ -85,15 +97,10 @@ export async function refreshMayHelp(response: Response): Promise<boolean> {
 export async function authorizedFetch(
   input: string | URL | Request,
   init: TokenFetchInit,
-  deps: AuthorizedFetchDeps,
+  deps: AuthorizedFetchDeps & { token: OAuthToken },
 ): Promise<Response> {
-  if (init === null || typeof init !== "object" || init.token === undefined) {
-    throw new TypeError(
-      'Cannot fetch with a token: "init.token" (the token query) is missing',
-    );
-  }
-  const { token: query, ...rest } = init;
-  const token = await deps.client.getToken(query);
+  const { token: _query, ...rest } = init;
+  const { token } = deps;
   let target = input;
   if (
     typeof input === "string" && input.startsWith("/") &&

@@ -26,7 +26,7 @@ export interface Pipeline {
   coordinator: RefreshCoordinator;
   work: RefreshWork;
   /** What `client.fetch` sends API requests with. */
-  fetch: Omit<AuthorizedFetchDeps, "client">;
+  fetch: AuthorizedFetchDeps;
 }
 
 /** Builds the pipeline of a client with `options`, reporting to `observers`. */
