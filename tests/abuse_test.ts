@@ -25,7 +25,7 @@ import { LibsqlTokenStore } from "../stores/libsql.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
 import { openStore } from "../stores/open_store.ts";
-import { dropTables, freshTable, MYSQL_URL } from "./fixtures/mysql_helpers.ts";
+import { MYSQL } from "./fixtures/sql_server.ts";
 import {
   assertSecretFree,
   captureConsole,
@@ -249,7 +249,7 @@ const tooWide: [string, OAuthTokenInit, string][] = [
   }, "refreshToken"],
 ];
 
-const mysqlTable = freshTable("abuse");
+const mysqlTable = MYSQL.freshTable("abuse");
 const KINDS: StoreKind[] = [
   {
     name: "memory",
@@ -308,7 +308,7 @@ const KINDS: StoreKind[] = [
     ],
   },
 ];
-if (MYSQL_URL === undefined) {
+if (MYSQL.url === undefined) {
   console.log(
     "Notice: MYSQL_URL is unset, the MySQL store is left out of tests/abuse_test.ts",
   );
@@ -317,10 +317,10 @@ if (MYSQL_URL === undefined) {
     name: "mysql on a Zoho table",
     open: async () => {
       await createZohoMysqlTable(mysqlTable);
-      return await MysqlTokenStore.open({ url: MYSQL_URL, table: mysqlTable });
+      return await MysqlTokenStore.open({ url: MYSQL.url, table: mysqlTable });
     },
     refuses: tooWide,
-    cleanup: () => dropTables(mysqlTable, `${mysqlTable}_lock`),
+    cleanup: () => MYSQL.dropTables(mysqlTable, `${mysqlTable}_lock`),
   });
 }
 

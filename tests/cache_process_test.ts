@@ -9,7 +9,6 @@ import { assert, assertEquals } from "@std/assert";
 import {
   closeAll,
   harness,
-  storedAccess,
   USER,
   Worker,
 } from "./fixtures/stampede_harness.ts";
@@ -21,9 +20,11 @@ const MAX_STALE_MS = 500;
 for (const name of ["Deno KV file", "libSQL file"]) {
   Deno.test(`cache: a token deleted from the ${name} store by another process is served for at most maxStaleMs (${MAX_STALE_MS} ms)`, async () => {
     const target = STORE_TARGETS.find((t) => t.name === name)!;
-    const dir = await Deno.makeTempDir({ prefix: "cache_stale_" });
-    const spec = target.spec(dir)!;
-    await using h = await harness(target, spec, dir, 0);
+    await using h = await harness(
+      target,
+      "cache_stale_",
+      0,
+    );
     const worker = new Worker(
       h.config({ concurrency: 5, cache: { maxStaleMs: MAX_STALE_MS } }),
     );
@@ -31,8 +32,7 @@ for (const name of ["Deno KV file", "libSQL file"]) {
       await worker.next();
       await worker.round(1, 0);
       const first = await worker.next<RoundResult>();
-      const [access, hash] = await storedAccess(h.store);
-      h.secrets.add(access);
+      const hash = await h.storedHash();
       assertEquals(first.tokenHashes, [hash]);
       const stored = await h.store.findToken({ userName: USER });
       await h.store.deleteToken(stored!.id!);

@@ -18,7 +18,12 @@ import {
   OAuthToken,
   type OAuthTokenInit,
 } from "../core/token.ts";
-import type { TokenQuery, TokenStore } from "../core/token_store.ts";
+import type {
+  Lease,
+  TokenLock,
+  TokenQuery,
+  TokenStore,
+} from "../core/token_store.ts";
 import { TokenStoreError } from "../core/errors.ts";
 
 /** Opens an empty, ready store. */
@@ -777,4 +782,32 @@ export function testTokenStore(
     assertEquals(await next.renew!({ ttlMs: 10_000 }), false);
     await last.release();
   });
+}
+
+/**
+ * Another process's stale lease is taken over: once `crash` has made `lease`
+ * (on `refresh:clock`) look like one left by a process that died, the lock
+ * hands the key to a new holder; the stale holder's release has no effect;
+ * released, the key can be taken again.
+ *
+ * @param lock The lock.
+ * @param lease A lease on `refresh:clock`.
+ * @param crash Makes the lease stale, as a dead process leaves it.
+ * @param ttlMs The new holder's TTL.
+ */
+export async function assertStaleLeaseTakenOver(
+  lock: TokenLock,
+  lease: Lease,
+  crash: () => Promise<unknown>,
+  ttlMs: number,
+): Promise<void> {
+  await crash();
+  const taken = await lock.acquire("refresh:clock", { ttlMs });
+  assert(taken);
+  await lease.release(); // not the holder any more: no effect
+  assertEquals(await lock.acquire("refresh:clock", { ttlMs: 1_000 }), null);
+  await taken.release();
+  const again = await lock.acquire("refresh:clock", { ttlMs: 1_000 });
+  assert(again);
+  await again.release();
 }

@@ -13,29 +13,21 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { OAuthToken } from "../core/token.ts";
 import { TokenClient } from "../core/token_client.ts";
-import { MysqlTokenStore } from "../stores/mysql.ts";
-import {
-  MYSQL_URL,
-  select,
-  urlParts,
-  withAdmin,
-  withTable,
-} from "./fixtures/mysql_helpers.ts";
+import { MYSQL } from "./fixtures/sql_server.ts";
 import {
   closeAll,
   harness,
-  storedAccess,
+  roundAll,
   USER,
   Worker,
 } from "./fixtures/stampede_harness.ts";
 import type { RoundResult } from "./fixtures/stampede_worker.ts";
 import { STORE_TARGETS } from "./fixtures/store_specs.ts";
-import { TcpProxy } from "./fixtures/tcp_proxy.ts";
 import {
   API_FAILURES,
   DEFAULT_CLIENT,
+  seedToken,
   startTokenServer,
 } from "./fixtures/token_server.ts";
 
@@ -59,19 +51,18 @@ for (const target of STORE_TARGETS) {
       `durability: an endpoint slower (2.5 s) than the lease (1 s) makes one refresh across 2 processes on the ${target.name} store, and the family survives`,
     ignore: !target.available,
     async fn() {
-      const dir = await Deno.makeTempDir({ prefix: "durability_slow_" });
-      const spec = target.spec(dir)!;
-      await using h = await harness(target, spec, dir, 2_500, ROTATING);
+      await using h = await harness(
+        target,
+        "durability_slow_",
+        2_500,
+        ROTATING,
+      );
       const config = h.config({ leaseTtlMs: 1_000, concurrency: 10 });
       const workers = [new Worker(config), new Worker(config)];
       try {
         for (const worker of workers) await worker.next();
-        await Promise.all(workers.map((w) => w.round(1, 2 * HOUR)));
-        const results = await Promise.all(
-          workers.map((w) => w.next<RoundResult>()),
-        );
-        const [access, hash] = await storedAccess(h.store);
-        h.secrets.add(access);
+        const results = await roundAll(workers, 1, 2 * HOUR);
+        const hash = await h.storedHash();
         for (const result of results) {
           assertEquals(result.errors, []);
           assertEquals(result.tokenHashes, [hash]);
@@ -97,9 +88,12 @@ for (const target of STORE_TARGETS) {
       `durability: 20 sequential 401s in each of 2 processes on the ${target.name} store: none refreshes for a scope error, one for an invalid token`,
     ignore: !target.available,
     async fn() {
-      const dir = await Deno.makeTempDir({ prefix: "durability_401_" });
-      const spec = target.spec(dir)!;
-      await using h = await harness(target, spec, dir, 0, ROTATING);
+      await using h = await harness(
+        target,
+        "durability_401_",
+        0,
+        ROTATING,
+      );
       const workers = [new Worker(h.config()), new Worker(h.config())];
       try {
         for (const worker of workers) await worker.next();
@@ -112,12 +106,10 @@ for (const target of STORE_TARGETS) {
         for (const failure of ["zohoScopeMismatch", "zohoInvalidToken"]) {
           h.server.setApiFailure(API_FAILURES[failure as "zohoScopeMismatch"]);
           const before = h.server.stats().refreshToken;
-          await Promise.all(
-            workers.map((w) => w.round(round, 0, { op: "fetch", count: 20 })),
-          );
-          const results = await Promise.all(
-            workers.map((w) => w.next<RoundResult>()),
-          );
+          const results = await roundAll(workers, round, 0, {
+            op: "fetch",
+            count: 20,
+          });
           for (const result of results) {
             assertEquals(result.errors, []);
             assertEquals(result.statuses, Array(20).fill(401));
@@ -146,12 +138,15 @@ Deno.test({
     "durability: a token living 30 s (default 60 s skew) across 4 processes x 50 callers on the libSQL file store: 1 token request per expiry",
   async fn() {
     const target = STORE_TARGETS.find((t) => t.kind === "libsql")!;
-    const dir = await Deno.makeTempDir({ prefix: "durability_short_" });
-    const spec = target.spec(dir)!;
-    await using h = await harness(target, spec, dir, 50, {
-      ...ROTATING,
-      expiresInSec: 30,
-    });
+    await using h = await harness(
+      target,
+      "durability_short_",
+      50,
+      {
+        ...ROTATING,
+        expiresInSec: 30,
+      },
+    );
     const workers = Array.from({ length: 4 }, () => new Worker(h.config()));
     try {
       for (const worker of workers) await worker.next();
@@ -161,12 +156,8 @@ Deno.test({
       // so the still-valid token is served and refreshed ahead
       for (let round = 0; round < 4; round++) {
         const before = h.server.stats().refreshToken;
-        await Promise.all(workers.map((w) => w.round(round, round * 16_000)));
-        const results = await Promise.all(
-          workers.map((w) => w.next<RoundResult>()),
-        );
-        const [access, hash] = await storedAccess(h.store);
-        h.secrets.add(access);
+        const results = await roundAll(workers, round, round * 16_000);
+        const hash = await h.storedHash();
         for (const result of results) {
           assertEquals(result.errors, []);
           assertEquals(result.tokenHashes.length, 1);
@@ -196,9 +187,12 @@ for (const target of STORE_TARGETS) {
       `durability: a refresh holder stopped (SIGSTOP) for 3 s mid-request on the ${target.name} store is not taken over`,
     ignore: !target.available,
     async fn() {
-      const dir = await Deno.makeTempDir({ prefix: "durability_stop_" });
-      const spec = target.spec(dir)!;
-      await using h = await harness(target, spec, dir, 300, ROTATING);
+      await using h = await harness(
+        target,
+        "durability_stop_",
+        300,
+        ROTATING,
+      );
       const config = h.config({
         leaseTtlMs: 1_000,
         pollIntervalMs: 50,
@@ -220,8 +214,7 @@ for (const target of STORE_TARGETS) {
           holder.next<RoundResult>(),
           waiter.next<RoundResult>(),
         ]);
-        const [access, hash] = await storedAccess(h.store);
-        h.secrets.add(access);
+        const hash = await h.storedHash();
         assertEquals(held.errors, []);
         assertEquals(waited.errors, []);
         assertEquals(held.tokenHashes, [hash]);
@@ -242,8 +235,7 @@ for (const target of STORE_TARGETS) {
   });
 }
 
-if (MYSQL_URL !== undefined) {
-  const parts = urlParts(MYSQL_URL);
+if (MYSQL.url !== undefined) {
   for (const outageMs of [1_000, 3_000, 6_000]) {
     Deno.test({
       name:
@@ -251,28 +243,14 @@ if (MYSQL_URL !== undefined) {
       sanitizeOps: false,
       sanitizeResources: false,
       fn: () =>
-        withTable(async (table) => {
+        MYSQL.withTable(async (table) => {
           await using server = await startTokenServer({
             ...ROTATING,
             latencyMs: 300,
           });
-          const proxy = new TcpProxy(parts.port);
-          proxy.start();
-          const store = await MysqlTokenStore.open({
-            ...parts,
-            host: "127.0.0.1",
-            port: proxy.port,
-            table,
-            connectionLimit: 3,
-          });
+          const { store, proxy } = await MYSQL.openProxied(table, 3);
           try {
-            const seeded = await store.saveToken(
-              new OAuthToken({
-                userName: USER,
-                clientId: DEFAULT_CLIENT.clientId,
-                refreshToken: server.issueRefreshToken({ userName: USER }),
-              }),
-            );
+            const seeded = await seedToken(store, server, USER);
             const client = new TokenClient({
               store,
               clientId: DEFAULT_CLIENT.clientId,
@@ -299,8 +277,8 @@ if (MYSQL_URL !== undefined) {
             await client.flush();
             const savedMs = Date.now() - cut;
             assertEquals(failed, []);
-            await withAdmin(async (admin) => {
-              const rows = await select(
+            await MYSQL.withAdmin(async (admin) => {
+              const rows = await MYSQL.select(
                 admin,
                 `SELECT refresh_token, access_token FROM \`${table}\` WHERE id = ?`,
                 [seeded.id],
@@ -308,7 +286,7 @@ if (MYSQL_URL !== undefined) {
               assertEquals(rows.length, 1);
               assertEquals(rows[0].refresh_token, token.refreshToken);
               assertEquals(rows[0].access_token, token.accessToken);
-              const leases = await select(
+              const leases = await MYSQL.select(
                 admin,
                 `SELECT lock_key FROM \`${table}_lock\` WHERE lock_key LIKE 'refresh:%'`,
               );

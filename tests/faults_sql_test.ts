@@ -321,6 +321,17 @@ for (const outage of OUTAGES) {
 
 const [mysql] = OUTAGES;
 
+/** The MySQL table holds one row: `id`, with `refreshToken`. */
+async function assertOnlyRow(
+  table: string,
+  id: string,
+  refreshToken: string,
+): Promise<void> {
+  const after = await rowsOf(mysql.server, table);
+  assertEquals(after.length, 1);
+  assertEquals([after[0].id, after[0].refresh_token], [id, refreshToken]);
+}
+
 /** Whether an armed fault has fired yet. */
 function armed(fault: Promise<void>): () => boolean {
   let fired = false;
@@ -343,12 +354,7 @@ test(
       assert(fired(), "the fault did not fire");
       assert(proxy.accepted > accepted, "no new connection was opened");
       assertEquals(saved.id, seeded.id);
-      const after = await rowsOf(mysql.server, table);
-      assertEquals(after.length, 1);
-      assertEquals([after[0].id, after[0].refresh_token], [
-        seeded.id,
-        refreshToken,
-      ]);
+      await assertOnlyRow(table, seeded.id!, refreshToken);
     }),
 );
 
@@ -377,12 +383,7 @@ test(
       // its outcome was unknown to the store: it did not run it again
       assertEquals(proxy.accepted, accepted);
       // the server did commit: one row, the new value, the same id
-      const after = await rowsOf(mysql.server, table);
-      assertEquals(after.length, 1);
-      assertEquals([after[0].id, after[0].refresh_token], [
-        seeded.id,
-        refreshToken,
-      ]);
+      await assertOnlyRow(table, seeded.id!, refreshToken);
       // the next call opens a new connection and succeeds
       assertEquals(
         (await store.findTokenById(seeded.id!))?.refreshToken,

@@ -12,7 +12,7 @@ import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken } from "../core/token.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";
 import { clientKindFor } from "../stores/_libsql/client.ts";
-import { testTokenStore } from "./conformance.ts";
+import { assertStaleLeaseTakenOver, testTokenStore } from "./conformance.ts";
 import { assertWideColumns, ZOHO_COLUMNS } from "./fixtures/wide_columns.ts";
 
 /** Zoho's columns, declared as wide as the token model allows. */
@@ -407,19 +407,15 @@ Deno.test("LibsqlTokenStore leases use the database clock and expire", async () 
     );
     const expiresAt = Number(row.rows[0].expires_at);
     assert(Math.abs(expiresAt - (Date.now() + 60_000)) < 2_000);
-    // another process's stale lease is taken over
-    await client.execute(
-      "UPDATE oauthtoken_lock SET expires_at = 0, owner = 'crashed'",
+    await assertStaleLeaseTakenOver(
+      store.lock,
+      lease,
+      () =>
+        client.execute(
+          "UPDATE oauthtoken_lock SET expires_at = 0, owner = 'crashed'",
+        ),
+      1_000,
     );
-    const taken = await store.lock.acquire("refresh:clock", { ttlMs: 1_000 });
-    assert(taken);
-    await lease.release(); // not the holder any more: no effect
-    assertEquals(
-      await store.lock.acquire("refresh:clock", { ttlMs: 1_000 }),
-      null,
-    );
-    await taken.release();
-    assert(await store.lock.acquire("refresh:clock", { ttlMs: 1_000 }));
     await assertRejects(
       () => store.lock.acquire("k", { ttlMs: 0 }),
       TypeError,

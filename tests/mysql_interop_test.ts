@@ -17,14 +17,8 @@ import {
 import { TokenStoreError } from "../core/errors.ts";
 import { MAX_EXPIRES_AT, OAuthToken } from "../core/token.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
-import {
-  type Admin,
-  MYSQL_URL,
-  notice,
-  select,
-  urlParts,
-  withAdmin,
-} from "./fixtures/mysql_helpers.ts";
+import type mysql from "mysql2/promise";
+import { MYSQL } from "./fixtures/sql_server.ts";
 
 /** The Zoho SDKs' DDL, as their `DBStore` runs it. */
 const ZOHO_DDL =
@@ -48,8 +42,8 @@ const ZOHO_ROW_1 = {
 const test = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 
-function columnsOf(admin: Admin, table: string) {
-  return select(
+function columnsOf(admin: mysql.Connection, table: string) {
+  return MYSQL.select(
     admin,
     "SELECT COLUMN_NAME AS n, COLUMN_TYPE AS t, IS_NULLABLE AS nul FROM " +
       "information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND " +
@@ -58,24 +52,28 @@ function columnsOf(admin: Admin, table: string) {
   );
 }
 
-if (MYSQL_URL === undefined) {
-  notice("tests/mysql_interop_test.ts");
+if (MYSQL.url === undefined) {
+  MYSQL.notice("tests/mysql_interop_test.ts");
 } else {
-  const base = MYSQL_URL;
-  const parts = urlParts(base);
+  const base = MYSQL.url;
+  const parts = MYSQL.urlParts(base);
 
   /** Runs `fn` in a database of its own, as the Zoho SDKs set it up. */
   const withZohoDatabase = async (
-    fn: (admin: Admin, database: string) => Promise<void>,
+    fn: (admin: mysql.Connection, database: string) => Promise<void>,
   ) => {
     const database = `zohooauth_${crypto.randomUUID().slice(0, 8)}`;
-    await withAdmin((admin) => admin.query(`CREATE DATABASE ${database}`));
+    await MYSQL.withAdmin((admin) =>
+      admin.query(`CREATE DATABASE ${database}`)
+    );
     try {
       const url = new URL(base);
       url.pathname = `/${database}`;
-      await withAdmin((admin) => fn(admin, database), url.href);
+      await MYSQL.withAdmin((admin) => fn(admin, database), url.href);
     } finally {
-      await withAdmin((admin) => admin.query(`DROP DATABASE ${database}`));
+      await MYSQL.withAdmin((admin) =>
+        admin.query(`DROP DATABASE ${database}`)
+      );
     }
   };
 
@@ -119,7 +117,7 @@ if (MYSQL_URL === undefined) {
         );
         // the table is used as it is: same columns, lookup indexes added
         assertEquals(await columnsOf(admin, "oauthtoken"), before);
-        const indexed = await select(
+        const indexed = await MYSQL.select(
           admin,
           "SELECT DISTINCT COLUMN_NAME AS c FROM information_schema.STATISTICS " +
             "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'oauthtoken' ORDER BY c",
@@ -153,7 +151,7 @@ if (MYSQL_URL === undefined) {
         );
         assertEquals(replaced.id, "1");
         assertEquals(
-          await select(admin, "SELECT * FROM oauthtoken WHERE id = '1'"),
+          await MYSQL.select(admin, "SELECT * FROM oauthtoken WHERE id = '1'"),
           [{
             id: "1",
             user_name: r.userName,
@@ -186,7 +184,7 @@ if (MYSQL_URL === undefined) {
         assert(!["1", "2", "3"].includes(added.id));
         // as the SDK's findToken reads it
         assertEquals(
-          await select(
+          await MYSQL.select(
             admin,
             "select * from oauthtoken where user_name=? and client_id=?",
             ["new.user@example.com", "1000.ZOHOCLIENT"],
@@ -205,7 +203,7 @@ if (MYSQL_URL === undefined) {
           }],
         );
         assertEquals(
-          (await select(admin, "SELECT id FROM oauthtoken"))
+          (await MYSQL.select(admin, "SELECT id FROM oauthtoken"))
             .map((row) => String(row.id)).sort(),
           ["1", "2", added.id].sort(),
         );
@@ -285,7 +283,7 @@ if (MYSQL_URL === undefined) {
           found!.with({ redirectUrl: "https://py.example.com/new" }),
         );
         assertEquals(
-          await select(admin, "SELECT id, redirect_uri FROM oauthtoken"),
+          await MYSQL.select(admin, "SELECT id, redirect_uri FROM oauthtoken"),
           [{ id: "1", redirect_uri: "https://py.example.com/new" }],
         );
       } finally {
@@ -316,7 +314,8 @@ if (MYSQL_URL === undefined) {
       await admin.query(
         `${ZOHO_INSERT}('1','${r.userName}','${r.clientId}','${r.clientSecret}','${r.refreshToken}','${r.accessToken}',NULL,'${r.expiresAt}','${r.redirectUrl}','${r.apiDomain}')`,
       );
-      const all = () => select(admin, "SELECT * FROM oauthtoken ORDER BY id");
+      const all = () =>
+        MYSQL.select(admin, "SELECT * FROM oauthtoken ORDER BY id");
       const before = await all();
       const store = await MysqlTokenStore.open({ ...parts, database });
       try {
@@ -353,7 +352,7 @@ if (MYSQL_URL === undefined) {
           saved.toRecord(),
         );
         assertEquals(
-          (await select(admin, "SELECT expiry_time FROM oauthtoken"))[0]
+          (await MYSQL.select(admin, "SELECT expiry_time FROM oauthtoken"))[0]
             .expiry_time,
           "8640000000000000",
         );
@@ -413,12 +412,12 @@ if (MYSQL_URL === undefined) {
         );
         await utf8.saveToken(eastern.with({ apiDomain: "東".repeat(85) }));
         assertEquals(
-          (await select(admin, "SELECT user_name FROM oauthtoken"))
+          (await MYSQL.select(admin, "SELECT user_name FROM oauthtoken"))
             .map((row) => row.user_name),
           ["café €‚™Ÿ"],
         );
         assertEquals(
-          await select(
+          await MYSQL.select(
             admin,
             "SELECT user_name, access_token FROM utf8_tokens",
           ),
@@ -474,7 +473,7 @@ if (MYSQL_URL === undefined) {
           }),
           'Cannot save token: "expiresAt" does not fit column "expiry_time" of table "narrow", which holds integers up to 2147483647',
         );
-        assertEquals(await select(admin, "SELECT id FROM narrow"), []);
+        assertEquals(await MYSQL.select(admin, "SELECT id FROM narrow"), []);
       } finally {
         await store.close();
         await narrow.close();

@@ -9,26 +9,17 @@ import mysql from "mysql2/promise";
 import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken } from "../core/token.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
-import {
-  MYSQL_URL,
-  notice,
-  select,
-  test,
-  urlParts,
-  withAdmin,
-  withStore,
-  withTable,
-} from "./fixtures/mysql_helpers.ts";
-import { TcpProxy } from "./fixtures/tcp_proxy.ts";
+import { assertStaleLeaseTakenOver } from "./conformance.ts";
+import { MYSQL } from "./fixtures/sql_server.ts";
 
-if (MYSQL_URL === undefined) {
-  notice("tests/mysql_resilience_test.ts");
+if (MYSQL.url === undefined) {
+  MYSQL.notice("tests/mysql_resilience_test.ts");
 } else {
-  const url = MYSQL_URL;
-  const parts = urlParts(url);
+  const url = MYSQL.url;
+  const parts = MYSQL.urlParts(url);
 
-  test("MysqlTokenStore keeps one row per user on a pool whose sessions default to READ COMMITTED", () =>
-    withTable(async (table) => {
+  MYSQL.test("MysqlTokenStore keeps one row per user on a pool whose sessions default to READ COMMITTED", () =>
+    MYSQL.withTable(async (table) => {
       const pool = mysql.createPool({ uri: url, connectionLimit: 8 });
       pool.pool.on("connection", (connection) => {
         connection.query(
@@ -61,40 +52,30 @@ if (MYSQL_URL === undefined) {
       }
     }));
 
-  test("MysqlTokenStore leases use the database clock and expire", () =>
-    withStore(async (store, table) => {
+  MYSQL.test("MysqlTokenStore leases use the database clock and expire", () =>
+    MYSQL.withStore(async (store, table) => {
       const lease = await store.lock.acquire("refresh:clock", {
         ttlMs: 60_000,
       });
       assert(lease);
-      await withAdmin(async (admin) => {
-        const [row] = await select(
+      await MYSQL.withAdmin(async (admin) => {
+        const [row] = await MYSQL.select(
           admin,
           `SELECT expires_at - CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) AS left_ms ` +
             `FROM \`${table}_lock\` WHERE lock_key = 'refresh:clock'`,
         );
         const left = Number(row.left_ms);
         assert(left > 55_000 && left <= 60_000, `${left} ms left`);
-        // another process's stale lease is taken over
-        await admin.query(
-          `UPDATE \`${table}_lock\` SET expires_at = 0, owner = 'crashed'`,
-        );
       });
-      const taken = await store.lock.acquire("refresh:clock", {
-        ttlMs: 5_000,
-      });
-      assert(taken);
-      await lease.release(); // not the holder any more: no effect
-      assertEquals(
-        await store.lock.acquire("refresh:clock", { ttlMs: 1_000 }),
-        null,
+      await assertStaleLeaseTakenOver(
+        store.lock,
+        lease,
+        () =>
+          MYSQL.query(
+            `UPDATE \`${table}_lock\` SET expires_at = 0, owner = 'crashed'`,
+          ),
+        5_000,
       );
-      await taken.release();
-      const again = await store.lock.acquire("refresh:clock", {
-        ttlMs: 1_000,
-      });
-      assert(again);
-      await again.release();
       for (
         const [key, ttlMs] of [["k", 0], ["", 1000], ["k".repeat(256), 1000]]
       ) {
@@ -105,17 +86,9 @@ if (MYSQL_URL === undefined) {
       }
     }));
 
-  test("MysqlTokenStore recovers when the server goes away and comes back", () =>
-    withTable(async (table) => {
-      const proxy = new TcpProxy(parts.port);
-      proxy.start();
-      const store = await MysqlTokenStore.open({
-        ...parts,
-        host: "127.0.0.1",
-        port: proxy.port,
-        table,
-        connectionLimit: 3,
-      });
+  MYSQL.test("MysqlTokenStore recovers when the server goes away and comes back", () =>
+    MYSQL.withTable(async (table) => {
+      const { store, proxy } = await MYSQL.openProxied(table, 3);
       try {
         const saved = await store.saveToken(
           new OAuthToken({
@@ -154,8 +127,8 @@ if (MYSQL_URL === undefined) {
           ["1000.2"],
         );
         // connections killed by the server are replaced too
-        await withAdmin(async (admin) => {
-          const ids = await select(
+        await MYSQL.withAdmin(async (admin) => {
+          const ids = await MYSQL.select(
             admin,
             "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() " +
               "AND USER = ? AND DB = ? AND COMMAND = 'Sleep' AND HOST LIKE '127.0.0.1:%'",
@@ -186,7 +159,7 @@ async function hostPort(
   admin: mysql.Connection,
   id: unknown,
 ): Promise<number> {
-  const [row] = await select(
+  const [row] = await MYSQL.select(
     admin,
     "SELECT HOST AS h FROM information_schema.PROCESSLIST WHERE ID = ?",
     [id],

@@ -17,18 +17,7 @@ import {
   wide,
   ZOHO_COLUMNS,
 } from "./fixtures/wide_columns.ts";
-import {
-  dropTables,
-  freshTable,
-  MYSQL_URL,
-  notice,
-  select,
-  test,
-  urlParts,
-  withAdmin,
-  withStore,
-  withTable,
-} from "./fixtures/mysql_helpers.ts";
+import { MYSQL } from "./fixtures/sql_server.ts";
 
 /** Zoho's columns as the store creates them: `text` holds 4,096 characters of any kind. */
 const CREATED_COLUMNS = [
@@ -44,33 +33,33 @@ const CREATED_COLUMNS = [
   ["api_domain", "text", "YES", ""],
 ];
 
-if (MYSQL_URL === undefined) {
-  notice("tests/mysql_store_test.ts");
+if (MYSQL.url === undefined) {
+  MYSQL.notice("tests/mysql_store_test.ts");
 } else {
-  const url = MYSQL_URL;
-  const parts = urlParts(url);
+  const url = MYSQL.url;
+  const parts = MYSQL.urlParts(url);
 
   testTokenStore("MysqlTokenStore", async () => {
-    const table = freshTable("conf");
+    const table = MYSQL.freshTable("conf");
     const store = await MysqlTokenStore.open({ url, table });
     const close = store.close.bind(store);
     return Object.assign(store, {
       async close(): Promise<void> {
         await close();
-        await dropTables(table, `${table}_lock`);
+        await MYSQL.dropTables(table, `${table}_lock`);
       },
     });
   });
 
-  test("MysqlTokenStore creates Zoho's table with text columns, the lookup indexes and the lease table, lazily and once", () =>
-    withTable(async (table) => {
+  MYSQL.test("MysqlTokenStore creates Zoho's table with text columns, the lookup indexes and the lease table, lazily and once", () =>
+    MYSQL.withTable(async (table) => {
       const pool = mysql.createPool(url);
       try {
         const store = new MysqlTokenStore({ pool, table });
         assertEquals(store.lockTable, `${table}_lock`);
-        await withAdmin(async (admin) => {
+        await MYSQL.withAdmin(async (admin) => {
           const tables = () =>
-            select(
+            MYSQL.select(
               admin,
               "SELECT TABLE_NAME AS t FROM information_schema.TABLES " +
                 "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ? ORDER BY t",
@@ -82,7 +71,7 @@ if (MYSQL_URL === undefined) {
             table,
             `${table}_lock`,
           ]);
-          const columns = await select(
+          const columns = await MYSQL.select(
             admin,
             "SELECT COLUMN_NAME AS n, COLUMN_TYPE AS t, IS_NULLABLE AS nul, " +
               "COLUMN_KEY AS k FROM information_schema.COLUMNS WHERE " +
@@ -94,7 +83,7 @@ if (MYSQL_URL === undefined) {
             CREATED_COLUMNS,
           );
           const indexes = () =>
-            select(
+            MYSQL.select(
               admin,
               "SELECT INDEX_NAME AS i, COLUMN_NAME AS c, SUB_PART AS p FROM information_schema.STATISTICS " +
                 "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY c",
@@ -113,7 +102,7 @@ if (MYSQL_URL === undefined) {
               ["user_name", "idx_user_name", 255],
             ],
           );
-          const lock = await select(
+          const lock = await MYSQL.select(
             admin,
             "SELECT COLUMN_NAME AS n, COLUMN_TYPE AS t, COLUMN_KEY AS k " +
               "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() " +
@@ -143,8 +132,8 @@ if (MYSQL_URL === undefined) {
       }
     }));
 
-  test("MysqlTokenStore stores expiry_time as text of epoch milliseconds and absent fields as NULL", () =>
-    withStore(async (store, table) => {
+  MYSQL.test("MysqlTokenStore stores expiry_time as text of epoch milliseconds and absent fields as NULL", () =>
+    MYSQL.withStore(async (store, table) => {
       const saved = await store.saveToken(
         new OAuthToken({
           userName: "exp@example.com",
@@ -152,8 +141,8 @@ if (MYSQL_URL === undefined) {
           expiresAt: 1_800_000_000_123,
         }),
       );
-      const rows = await withAdmin((admin) =>
-        select(
+      const rows = await MYSQL.withAdmin((admin) =>
+        MYSQL.select(
           admin,
           `SELECT id, expiry_time, access_token, ` +
             `expiry_time = '1800000000123' AS is_text FROM \`${table}\``,
@@ -167,14 +156,14 @@ if (MYSQL_URL === undefined) {
       }]);
     }));
 
-  test("MysqlTokenStore holds 4096 characters of any kind in every column of a table it creates", () =>
-    withStore((store, table) =>
+  MYSQL.test("MysqlTokenStore holds 4096 characters of any kind in every column of a table it creates", () =>
+    MYSQL.withStore((store, table) =>
       // three bytes each in utf8mb4: 12,288 bytes per column, 98,304 per row
       assertWideColumns(
         store,
         {
           select: (userName, clientId) =>
-            withAdmin(async (admin) => {
+            MYSQL.withAdmin(async (admin) => {
               const [rows] = await admin.execute(
                 `select * from \`${table}\` where user_name=? and client_id=?`,
                 [userName, clientId],
@@ -182,7 +171,7 @@ if (MYSQL_URL === undefined) {
               return rows as Record<string, unknown>[];
             }),
           insert: async (values) => {
-            await withAdmin((admin) =>
+            await MYSQL.withAdmin((admin) =>
               admin.execute(
                 `insert into \`${table}\`(${ZOHO_COLUMNS}) values(?,?,?,?,?,?,?,?,?,?)`,
                 values,
@@ -212,9 +201,9 @@ if (MYSQL_URL === undefined) {
       )
     ));
 
-  test("MysqlTokenStore uses a custom table and lease table", () =>
-    withTable(async (table) => {
-      const leases = freshTable("leases");
+  MYSQL.test("MysqlTokenStore uses a custom table and lease table", () =>
+    MYSQL.withTable(async (table) => {
+      const leases = MYSQL.freshTable("leases");
       const store = await MysqlTokenStore.open({
         url,
         table,
@@ -227,19 +216,22 @@ if (MYSQL_URL === undefined) {
         );
         const lease = await store.lock.acquire("refresh:x", { ttlMs: 10_000 });
         assert(lease);
-        await withAdmin(async (admin) => {
+        await MYSQL.withAdmin(async (admin) => {
           assertEquals(
-            await select(admin, `SELECT id FROM \`${table}\``),
+            await MYSQL.select(admin, `SELECT id FROM \`${table}\``),
             [{ id: saved.id! }],
           );
           assertEquals(
-            await select(admin, `SELECT lock_key FROM \`${leases}\``),
+            await MYSQL.select(admin, `SELECT lock_key FROM \`${leases}\``),
             [{ lock_key: "refresh:x" }],
           );
           await lease.release();
-          assertEquals(await select(admin, `SELECT * FROM \`${leases}\``), []);
           assertEquals(
-            await select(
+            await MYSQL.select(admin, `SELECT * FROM \`${leases}\``),
+            [],
+          );
+          assertEquals(
+            await MYSQL.select(
               admin,
               "SELECT TABLE_NAME FROM information_schema.TABLES WHERE " +
                 "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
@@ -250,11 +242,11 @@ if (MYSQL_URL === undefined) {
         });
       } finally {
         await store.close();
-        await dropTables(leases);
+        await MYSQL.dropTables(leases);
       }
     }));
 
-  test("MysqlTokenStore rejects table names that are not identifiers", async () => {
+  MYSQL.test("MysqlTokenStore rejects table names that are not identifiers", async () => {
     const pool = mysql.createPool(url);
     try {
       for (
@@ -298,34 +290,7 @@ if (MYSQL_URL === undefined) {
     }
   });
 
-  test("importing MysqlTokenStore loads no driver; open() loads it (runs with --no-npm)", async () => {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "eval",
-        "--no-npm",
-        `import { MysqlTokenStore } from ${
-          JSON.stringify(new URL("../stores/mysql.ts", import.meta.url).href)
-        };
-         const store = new MysqlTokenStore({
-           pool: { getConnection() {}, execute() {} } as never,
-           table: "t",
-         });
-         console.log(store.lockTable);
-         await MysqlTokenStore.open({ port: 1 }).catch((e) => console.log(e.message));`,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
-    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
-    assertEquals(lines[0], "t_lock");
-    assertStringIncludes(
-      lines[1],
-      'Cannot load the MySQL driver "mysql2/promise": install it',
-    );
-  });
-
-  test("MysqlTokenStore reports an unreachable server as BACKEND without the password", async () => {
+  MYSQL.test("MysqlTokenStore reports an unreachable server as BACKEND without the password", async () => {
     const password = "s3cret-pw";
     const attempts: (() => Promise<MysqlTokenStore>)[] = [
       () =>
@@ -342,24 +307,10 @@ if (MYSQL_URL === undefined) {
         }),
     ];
     for (const attempt of attempts) {
-      const error = await assertRejects(attempt, TokenStoreError);
-      assertEquals(error.code, "BACKEND");
-      assertStringIncludes(error.message, "Cannot prepare MySQL table");
-      assertStringIncludes(error.message, "ECONNREFUSED");
-      assert(error.cause instanceof Error);
-      assertEquals((error.cause as { code?: string }).code, "ECONNREFUSED");
-      for (
-        const output of [
-          error.message,
-          error.stack ?? "",
-          String(error),
-          Deno.inspect(error, { depth: 10 }),
-          Deno.inspect(error.cause, { depth: 10 }),
-          JSON.stringify(error.cause),
-        ]
-      ) {
-        assertFalse(output.includes(password), output);
-      }
+      MYSQL.assertConnectionRefused(
+        await assertRejects(attempt, TokenStoreError),
+        password,
+      );
     }
     // a wrong password is refused by the server: BACKEND, password not echoed
     const error = await assertRejects(
@@ -375,8 +326,8 @@ if (MYSQL_URL === undefined) {
     assertFalse(Deno.inspect(error, { depth: 10 }).includes("wr0ng-s3cret"));
   });
 
-  test("MysqlTokenStore.open accepts a URL or separate fields, fields winning", async () => {
-    const table = freshTable("open");
+  MYSQL.test("MysqlTokenStore.open accepts a URL or separate fields, fields winning", async () => {
+    const table = MYSQL.freshTable("open");
     try {
       const byUrl = await MysqlTokenStore.open({ url, table });
       const saved = await byUrl.saveToken(
@@ -424,7 +375,7 @@ if (MYSQL_URL === undefined) {
         assertFalse(error.message.includes("s3cret"));
       }
     } finally {
-      await dropTables(table, `${table}_lock`);
+      await MYSQL.dropTables(table, `${table}_lock`);
     }
   });
 }

@@ -20,12 +20,7 @@ import { LibsqlTokenStore } from "../stores/libsql.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
 import { type CliResult, runCli } from "./fixtures/cli.ts";
-import {
-  dropTables,
-  freshTable,
-  MYSQL_URL,
-  withAdmin,
-} from "./fixtures/mysql_helpers.ts";
+import { MYSQL } from "./fixtures/sql_server.ts";
 import {
   assertSecretFree,
   captureConsole,
@@ -250,7 +245,7 @@ interface Scenario {
   cleanup?(): Promise<void>;
 }
 
-const mysqlTable = freshTable("scan");
+const mysqlTable = MYSQL.freshTable("scan");
 const SCENARIOS: Scenario[] = [
   { name: "memory", open: () => Promise.resolve(new MemoryTokenStore()) },
   {
@@ -335,19 +330,19 @@ const SCENARIOS: Scenario[] = [
     },
   },
 ];
-if (MYSQL_URL !== undefined) {
+if (MYSQL.url !== undefined) {
   SCENARIOS.push({
     name: "mysql",
-    open: () => MysqlTokenStore.open({ url: MYSQL_URL, table: mysqlTable }),
+    open: () => MysqlTokenStore.open({ url: MYSQL.url, table: mysqlTable }),
     async corrupt(_, __, id) {
-      await withAdmin((admin) =>
+      await MYSQL.withAdmin((admin) =>
         admin.query(
           `UPDATE \`${mysqlTable}\` SET expiry_time = ?, client_secret = ? WHERE id = ?`,
           [SECRET.accessToken.slice(0, 20), SECRET.clientSecret, id],
         )
       );
     },
-    cleanup: () => dropTables(mysqlTable, `${mysqlTable}_lock`),
+    cleanup: () => MYSQL.dropTables(mysqlTable, `${mysqlTable}_lock`),
   });
 } else {
   console.log(
@@ -464,8 +459,8 @@ Deno.test({
                 `mysql://scan:${SECRET.password}@127.0.0.1:${dead}/zohooauth`,
             }),
         );
-        if (MYSQL_URL !== undefined) {
-          const url = new URL(MYSQL_URL);
+        if (MYSQL.url !== undefined) {
+          const url = new URL(MYSQL.url);
           url.password = SECRET.password;
           url.username = "tokenstore_no_such_user";
           await attempt(

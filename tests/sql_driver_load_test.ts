@@ -86,3 +86,44 @@ Deno.test("an SQL store whose driver cannot be loaded fails with a BACKEND error
     false,
   );
 });
+
+/** The SQL stores whose constructors take a driver object they are given. */
+const INJECTED = [
+  {
+    store: "MysqlTokenStore",
+    module: "mysql.ts",
+    options: "pool: { getConnection() {}, execute() {} } as never",
+    open: "{ port: 1 }",
+    message: 'Cannot load the MySQL driver "mysql2/promise": install it',
+  },
+  {
+    store: "PostgresTokenStore",
+    module: "postgres.ts",
+    options: "sql: { unsafe() {}, reserve() {}, end() {} } as never",
+    open: '{ url: "postgres://root@127.0.0.1:1/x" }',
+    message: 'Cannot load the PostgreSQL driver "postgres": install it',
+  },
+];
+
+for (const { store, module, options, open, message } of INJECTED) {
+  Deno.test(`importing ${store} loads no driver; open() loads it (runs with --no-npm)`, async () => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--no-npm",
+        `import { ${store} } from ${
+          JSON.stringify(new URL(`../stores/${module}`, import.meta.url).href)
+        };
+         const store = new ${store}({ ${options}, table: "t" });
+         console.log(store.lockTable);
+         await ${store}.open(${open}).catch((e) => console.log(e.message));`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+    assertEquals(lines[0], "t_lock");
+    assertStringIncludes(lines[1], message);
+  });
+}

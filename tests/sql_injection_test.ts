@@ -1,14 +1,16 @@
 /**
  * Hostile input to the MySQL and PostgreSQL stores: SQL injection attempts
  * and placeholder look-alikes in every value are stored literally and never
- * touch another row. (Values wider than the Zoho columns:
- * `mysql_injection_test.ts`, `postgres_interop_test.ts`.)
+ * touch another row; values wider than a Zoho table's columns are refused
+ * (MySQL here, PostgreSQL in `postgres_interop_test.ts`).
  */
 
+import { assertRefusesTooWide } from "./fixtures/wide_columns.ts";
 import { assertEquals, assertRejects } from "@std/assert";
 import { TokenStoreError } from "../core/errors.ts";
 import { OAuthToken } from "../core/token.ts";
-import { SQL_SERVERS } from "./fixtures/sql_server.ts";
+import { MYSQL, SQL_SERVERS } from "./fixtures/sql_server.ts";
+import { createZohoMysqlTable } from "./fixtures/zoho_tables.ts";
 
 /** Sorts as the bytes of UTF-8 do. */
 function byBytes(a: string, b: string): number {
@@ -130,3 +132,34 @@ for (const server of SQL_SERVERS) {
       }),
   });
 }
+
+MYSQL.test("MysqlTokenStore rejects a value wider than its Zoho column and stores nothing", () =>
+  MYSQL.withTable(async (table) => {
+    await createZohoMysqlTable(table);
+    const store = await MYSQL.open({ table });
+    try {
+      const kept = await store.saveToken(
+        new OAuthToken({ userName: "w@example.com", refreshToken: "1000.r" }),
+      );
+      await assertRefusesTooWide(store, kept, [
+        [
+          kept.with({ apiDomain: `https://${"a".repeat(250)}` }),
+          "apiDomain",
+        ],
+      ]);
+      assertEquals(
+        (await store.getTokens()).map((t) => t.toRecord()),
+        [kept.toRecord()],
+      );
+      const fits = "1000." + "y".repeat(250);
+      const saved = await store.saveToken(
+        new OAuthToken({ userName: "fit", refreshToken: fits }),
+      );
+      assertEquals(
+        (await store.findTokenById(saved.id!))?.refreshToken,
+        fits,
+      );
+    } finally {
+      await store.close();
+    }
+  }));

@@ -16,11 +16,10 @@ import {
   closeAll,
   CONCURRENCY,
   harness,
-  storedAccess,
+  roundAll,
   USER,
   Worker,
 } from "./fixtures/stampede_harness.ts";
-import type { RoundResult } from "./fixtures/stampede_worker.ts";
 import { STORE_TARGETS } from "./fixtures/store_specs.ts";
 
 const WORKERS = 4;
@@ -43,12 +42,9 @@ for (const target of STORE_TARGETS) {
         `stampede: ${WORKERS} processes x ${CONCURRENCY} callers on the ${target.name} store make exactly 1 token request per expiry${server}`,
       ignore: !target.available,
       async fn() {
-        const dir = await Deno.makeTempDir({ prefix: "stampede_" });
-        const spec = target.spec(dir)!;
         await using h = await harness(
           target,
-          spec,
-          dir,
+          "stampede_",
           100,
           rotating ? { rotateRefreshTokens: true, reuseDetection: true } : {},
         );
@@ -63,16 +59,10 @@ for (const target of STORE_TARGETS) {
             const before = h.server.stats().refreshToken;
             // Each round moves every process's clock 2 h on: the token issued
             // in the round before (valid 1 h) has expired for all of them.
-            await Promise.all(
-              workers.map((w) => w.round(round, round * 2 * HOUR)),
-            );
-            const results = await Promise.all(
-              workers.map((w) => w.next<RoundResult>()),
-            );
+            const results = await roundAll(workers, round, round * 2 * HOUR);
             const count = h.server.stats().refreshToken - before;
             counts.push(count);
-            const [access, hash] = await storedAccess(h.store);
-            h.secrets.add(access);
+            const hash = await h.storedHash();
             for (const result of results) {
               assertEquals(result.errors, []);
               assertEquals(result.tokenHashes, [hash]);
@@ -114,10 +104,8 @@ for (const target of STORE_TARGETS) {
       // Before sending, the holder extends its lease past the request's
       // timeout plus a margin (min(leaseTtlMs, 5 s)).
       const coveredMs = requestTimeoutMs + Math.min(leaseTtlMs, 5_000);
-      const dir = await Deno.makeTempDir({ prefix: "stampede_kill_" });
-      const spec = target.spec(dir)!;
       // The holder's refresh hangs at the server until it is killed.
-      await using h = await harness(target, spec, dir, 30_000);
+      await using h = await harness(target, "stampede_kill_", 30_000);
       const config = h.config({
         leaseTtlMs,
         requestTimeoutMs,
@@ -141,12 +129,8 @@ for (const target of STORE_TARGETS) {
         holder.kill();
         assertEquals(await holder.close(), 137);
         h.server.setLatency(0);
-        await Promise.all(waiters.map((w) => w.round(1, 0)));
-        const results = await Promise.all(
-          waiters.map((w) => w.next<RoundResult>()),
-        );
-        const [access, hash] = await storedAccess(h.store);
-        h.secrets.add(access);
+        const results = await roundAll(waiters, 1, 0);
+        const hash = await h.storedHash();
         for (const result of results) {
           assertEquals(result.errors, []);
           assertEquals(result.tokenHashes, [hash]);

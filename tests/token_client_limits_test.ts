@@ -12,8 +12,12 @@ import { MAX_EXPIRES_AT, OAuthToken } from "../core/token.ts";
 import { TokenClient } from "../core/token_client.ts";
 import { LibsqlTokenStore } from "../stores/libsql.ts";
 import { MysqlTokenStore } from "../stores/mysql.ts";
-import { MYSQL_URL, withTable } from "./fixtures/mysql_helpers.ts";
-import { DEFAULT_CLIENT, startTokenServer } from "./fixtures/token_server.ts";
+import { MYSQL } from "./fixtures/sql_server.ts";
+import {
+  DEFAULT_CLIENT,
+  seedToken,
+  startTokenServer,
+} from "./fixtures/token_server.ts";
 import { createZohoLibsqlTable } from "./fixtures/zoho_tables.ts";
 
 const USER = "ada@example.com";
@@ -21,25 +25,19 @@ const USER = "ada@example.com";
 Deno.test({
   name:
     "expires_in 1e17 on MySQL: the token is saved with the largest expiry, the rotated refresh token kept",
-  ignore: MYSQL_URL === undefined,
+  ignore: MYSQL.url === undefined,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withTable(async (table) => {
+    MYSQL.withTable(async (table) => {
       await using server = await startTokenServer({
         rotateRefreshTokens: true,
         reuseDetection: true,
         expiresInSec: 1e17,
       });
-      const store = await MysqlTokenStore.open({ url: MYSQL_URL!, table });
+      const store = await MysqlTokenStore.open({ url: MYSQL.url!, table });
       try {
-        await store.saveToken(
-          new OAuthToken({
-            userName: USER,
-            clientId: DEFAULT_CLIENT.clientId,
-            refreshToken: server.issueRefreshToken({ userName: USER }),
-          }),
-        );
+        await seedToken(store, server, USER);
         const client = new TokenClient({
           store,
           clientId: DEFAULT_CLIENT.clientId,
