@@ -8,22 +8,21 @@ Deno.test("SQL drivers load on Deno as npm: specifiers with deno.json's version 
   for (const [pkg, range] of Object.entries(DRIVER_RANGES)) {
     assertEquals(`npm:${pkg}@${range}`, denoJson.imports[pkg]);
   }
-  assertEquals(
-    driverSpecifier("mysql2/promise", "mysql2", true),
-    "npm:mysql2@^3/promise",
-  );
-  assertEquals(
-    driverSpecifier("@libsql/client/web", "@libsql/client", true),
-    "npm:@libsql/client@^0.18/web",
-  );
-  assertEquals(
-    driverSpecifier("postgres", "postgres", true),
-    "npm:postgres@^3",
-  );
-  assertEquals(
-    driverSpecifier("mysql2/promise", "mysql2", false),
-    "mysql2/promise",
-  );
+  for (
+    const [specifier, pkg, onDeno, expected] of [
+      ["mysql2/promise", "mysql2", true, "npm:mysql2@^3/promise"],
+      [
+        "@libsql/client/web",
+        "@libsql/client",
+        true,
+        "npm:@libsql/client@^0.18/web",
+      ],
+      ["postgres", "postgres", true, "npm:postgres@^3"],
+      ["mysql2/promise", "mysql2", false, "mysql2/promise"],
+    ] as const
+  ) {
+    assertEquals(driverSpecifier(specifier, pkg, onDeno), expected);
+  }
 });
 
 Deno.test("an SQL store whose driver cannot be loaded fails with a BACKEND error naming what to install", async () => {
