@@ -55,6 +55,32 @@ export async function dropTables(
   }
 }
 
+/**
+ * A prefix for this run's tables: `tspgbench_<epoch seconds>_<random>_`.
+ *
+ * @returns The prefix.
+ */
+export function runPrefix(): string {
+  return `${TABLE_PREFIX}${Math.floor(Date.now() / 1000)}_${
+    crypto.randomUUID().replaceAll("-", "").slice(0, 6)
+  }_`;
+}
+
+/**
+ * Drops the tables whose names start with `prefix` from a child process
+ * (`unload` handlers cannot wait for async work).
+ *
+ * @param url `POSTGRES_URL`.
+ * @param prefix This run's prefix.
+ */
+export function dropTablesSync(url: string, prefix: string): void {
+  new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, url, prefix],
+    stdout: "null",
+    stderr: "inherit",
+  }).outputSync();
+}
+
 /** What a PostgreSQL bench module works with. */
 export interface PostgresBench {
   /** The client every store and raw query uses. */
@@ -75,17 +101,9 @@ export interface PostgresBench {
  */
 export async function openPostgresBench(url: string): Promise<PostgresBench> {
   await dropTables(url, TABLE_PREFIX, true);
-  const prefix = `${TABLE_PREFIX}${Math.floor(Date.now() / 1000)}_${
-    crypto.randomUUID().replaceAll("-", "").slice(0, 6)
-  }_`;
+  const prefix = runPrefix();
   const sql = postgres(url, { onnotice: () => {}, max: 4 });
-  atUnload(() => {
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL(import.meta.url).pathname, url, prefix],
-      stdout: "null",
-      stderr: "inherit",
-    }).outputSync();
-  });
+  atUnload(() => dropTablesSync(url, prefix));
   const columns = COLUMNS.map(([column]) => column);
   return {
     sql,

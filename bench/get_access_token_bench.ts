@@ -5,8 +5,9 @@
  * the cache a call touches no store; `cache: false` rows show the store
  * round trip it saves.
  *
- * MySQL runs when `MYSQL_URL` is set (a table `tsbench_<…>_hot`, dropped at
- * the end).
+ * The stores are those of `tests/fixtures/store_specs.ts`; MySQL and
+ * PostgreSQL run when `MYSQL_URL` / `POSTGRES_URL` is set (a table
+ * `tsbench_<…>_hot` / `tspgbench_<…>_hot`, dropped at the end).
  *
  * Run: `deno bench -A bench/get_access_token_bench.ts`
  *
@@ -20,31 +21,44 @@ import type { TokenStore } from "../core/token_store.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";
 import {
   openStoreSpec,
+  STORE_TARGETS,
   type StoreSpec,
 } from "../tests/fixtures/store_specs.ts";
 import { atUnload, CLIENT_ID, tempDir, tokenValue } from "./_data.ts";
 import { dropTablesSync, runPrefix } from "./_mysql_tables.ts";
+import {
+  dropTablesSync as dropPostgresTablesSync,
+  runPrefix as postgresRunPrefix,
+} from "./_postgres_tables.ts";
 
-const MYSQL_URL = Deno.env.get("MYSQL_URL") || undefined;
 const USER = "hot@example.com";
 const QUERY = { userName: USER };
 const CONCURRENT = 2_000;
+/** Row names of the shared stores, as in bench/README.md. */
+const LABELS: Record<StoreSpec["kind"], string> = {
+  kv: "kv-file",
+  libsql: "libsql-file",
+  file: "file-json",
+  mysql: "mysql",
+  postgres: "postgres",
+};
 
 const dir = await tempDir("tokenstore_hot_");
-const specs: [string, StoreSpec | null][] = [
-  ["memory", null],
-  ["kv-file", { kind: "kv", path: join(dir, "hot.kv") }],
-  ["libsql-file", { kind: "libsql", url: `file:${join(dir, "hot.db")}` }],
-  ["file-json", { kind: "file", path: join(dir, "hot.json") }],
-];
-if (MYSQL_URL !== undefined) {
-  const prefix = runPrefix();
-  specs.push(["mysql", {
-    kind: "mysql",
-    url: MYSQL_URL,
-    table: `${prefix}hot`,
-  }]);
-  atUnload(() => dropTablesSync(MYSQL_URL, prefix));
+const mysqlPrefix = runPrefix();
+const postgresPrefix = postgresRunPrefix();
+const specs: [string, StoreSpec | null][] = [["memory", null]];
+for (const target of STORE_TARGETS) {
+  const prefix = target.kind === "postgres" ? postgresPrefix : mysqlPrefix;
+  const spec = target.spec(dir, `${prefix}hot`);
+  if (spec === null) continue;
+  specs.push([LABELS[target.kind], spec]);
+  // SQL tables are dropped by a child process: unload cannot await
+  if (spec.kind === "mysql") {
+    atUnload(() => dropTablesSync(spec.url, mysqlPrefix));
+  }
+  if (spec.kind === "postgres") {
+    atUnload(() => dropPostgresTablesSync(spec.url, postgresPrefix));
+  }
 }
 
 const variable = { accessToken: tokenValue() };
