@@ -14,7 +14,6 @@
  * @module
  */
 
-import { join } from "@std/path";
 import { OAuthToken } from "../core/token.ts";
 import { TokenClient } from "../core/token_client.ts";
 import type { TokenStore } from "../core/token_store.ts";

@@ -17,7 +17,7 @@
  * Usage:
  *
  * ```sh
- * deno run -A bench/stampede.ts [--stores kv,libsql,mysql,file]
+ * deno run -A bench/stampede.ts [--stores kv,libsql,file,mysql,postgres]
  *   [--processes 1,4,8] [--callers 1,100,1000] [--endpoint-latency-ms 100]
  *   [--poll-ms N] [--lease-ttl-ms N]
  * ```
@@ -41,6 +41,7 @@ import {
 } from "../tests/fixtures/stampede_worker.ts";
 import {
   openStoreSpec,
+  STORE_TARGETS,
   type StoreSpec,
   target as storeTarget,
 } from "../tests/fixtures/store_specs.ts";
@@ -69,7 +70,10 @@ function optionalNumber(name: string): number | undefined {
   return value === "" ? undefined : Number(value);
 }
 
-const STORES = option("stores", "kv,libsql,mysql,file").split(",");
+const STORES = option(
+  "stores",
+  STORE_TARGETS.filter((t) => t.available).map((t) => t.kind).join(","),
+).split(",");
 const PROCESSES = numbers("processes", "1,4,8");
 const CALLERS = numbers("callers", "1,100,1000");
 const ENDPOINT_LATENCY_MS = Number(option("endpoint-latency-ms", "100"));
@@ -83,6 +87,7 @@ const LABELS: Record<string, string> = {
   kv: "kv-file",
   libsql: "libsql-file",
   mysql: "mysql",
+  postgres: "postgres",
   file: "file-json",
 };
 
@@ -139,19 +144,21 @@ try {
     const label = LABELS[name];
     if (label === undefined) {
       throw new Error(
-        `Unknown store "${name}": expected kv, libsql, mysql or file`,
+        `Unknown store "${name}": expected one of ${
+          Object.keys(LABELS).join(", ")
+        }`,
       );
     }
-    if (name === "mysql" && MYSQL_URL === undefined) {
-      console.log("Notice: MYSQL_URL is unset, the MySQL stampede is skipped");
+    const target = storeTarget(name as StoreSpec["kind"]);
+    if (!target.available) {
+      console.log(
+        `Notice: no ${target.name} server URL, its stampede is skipped`,
+      );
       continue;
     }
     if (name === "mysql") await dropTables(MYSQL_URL!, TABLE_PREFIX, true);
     const dir = await Deno.makeTempDir({ prefix: "tokenstore_stampede_" });
-    const spec = storeTarget(name as StoreSpec["kind"]).spec(
-      dir,
-      `${runPrefix()}stampede`,
-    )!;
+    const spec = target.spec(dir, `${runPrefix()}stampede`)!;
     const store = await openStoreSpec(spec);
     const userName = `stampede.${name}@example.com`;
     try {
@@ -232,7 +239,7 @@ try {
       }
     } finally {
       await store.close?.();
-      if (spec.kind === "mysql") await dropTables(spec.url, spec.table);
+      await target.cleanup?.(spec);
       await Deno.remove(dir, { recursive: true });
     }
   }
