@@ -118,6 +118,21 @@ export function atUnload(fn: () => void): void {
   });
 }
 
+/**
+ * Runs the Deno script `script` with `args` and waits for it: the way an
+ * `unload` handler gets async work (dropping tables) done.
+ *
+ * @param script The script's URL.
+ * @param args Its arguments.
+ */
+export function runScriptSync(script: URL, args: string[]): void {
+  new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script.pathname, ...args],
+    stdout: "null",
+    stderr: "inherit",
+  }).outputSync();
+}
+
 /** A temp directory removed when the bench module unloads. */
 export async function tempDir(prefix: string): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: `tokenstore_bench_${prefix}_` });

@@ -14,7 +14,7 @@ import mysql from "mysql2/promise";
 import type { OAuthToken } from "../core/token.ts";
 import type { Pool as MysqlPool } from "mysql2/promise";
 import { MysqlTokenStore } from "../stores/mysql.ts";
-import { atUnload } from "./_data.ts";
+import { atUnload, runScriptSync } from "./_data.ts";
 import { seedMysql } from "./_seed.ts";
 
 /** Prefix of every table the benchmarks create. */
@@ -80,11 +80,7 @@ export async function dropTables(
  * @param prefix This run's prefix.
  */
 export function dropTablesSync(url: string, prefix: string): void {
-  new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, url, prefix],
-    stdout: "null",
-    stderr: "inherit",
-  }).outputSync();
+  runScriptSync(new URL(import.meta.url), [url, prefix]);
 }
 
 /** What a MySQL bench module works with. */

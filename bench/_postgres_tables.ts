@@ -15,7 +15,7 @@ import postgres from "postgres";
 import type { OAuthToken } from "../core/token.ts";
 import { COLUMNS, tokenToRow } from "../stores/_sql/rows.ts";
 import { PostgresTokenStore } from "../stores/postgres.ts";
-import { atUnload } from "./_data.ts";
+import { atUnload, runScriptSync } from "./_data.ts";
 
 /** Prefix of every table the benchmarks create. */
 export const TABLE_PREFIX = "tspgbench_";
@@ -74,11 +74,7 @@ export function runPrefix(): string {
  * @param prefix This run's prefix.
  */
 export function dropTablesSync(url: string, prefix: string): void {
-  new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, url, prefix],
-    stdout: "null",
-    stderr: "inherit",
-  }).outputSync();
+  runScriptSync(new URL(import.meta.url), [url, prefix]);
 }
 
 /** What a PostgreSQL bench module works with. */
