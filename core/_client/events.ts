@@ -13,7 +13,7 @@ import type {
 } from "../token_client_events.ts";
 
 /** Dispatches `type` with `detail` on `target`; a throwing listener is not the client's failure. */
-export function emit<K extends TokenClientEventType>(
+function emit<K extends TokenClientEventType>(
   target: EventTarget,
   type: K,
   detail: TokenClientEventMap[K],
