@@ -68,7 +68,7 @@ export class RefreshWork {
   }
 
   /** The client credentials for `token`: its own, else the client's. */
-  credentials(token: OAuthToken) {
+  #credentials(token: OAuthToken) {
     return {
       clientId: token.clientId ?? this.#config.clientId,
       clientSecret: token.clientSecret ?? this.#config.clientSecret,
@@ -121,9 +121,7 @@ export class RefreshWork {
         if (error instanceof LeaseLostError) throw error;
         failure = error;
       }
-      const unknown = isOutcomeUnknown(failure) ||
-        (failure instanceof OAuthError &&
-          failure.code === "refresh_outcome_unknown");
+      const unknown = isOutcomeUnknown(failure) || unknownAfter(failure);
       const refused = failure instanceof TokenRevokedError;
       let outcome: Outcome | undefined;
       if ((unknown && this.#config.rotation.mayRotate) || refused) {
@@ -165,7 +163,7 @@ export class RefreshWork {
       throw outcomeUnknown(token.id!, undefined);
     }
     const presented = token.refreshToken!;
-    const { clientId, clientSecret } = this.credentials(token);
+    const { clientId, clientSecret } = this.#credentials(token);
     const grant = await requestToken(this.#config.endpoint, {
       url: this.#config.router.for(token).tokenUrl,
       params: {
@@ -211,7 +209,7 @@ export class RefreshWork {
     lease?: HeldLease,
   ): Promise<WorkResult> {
     const started = Date.now();
-    const { clientId, clientSecret, redirectUrl } = this.credentials(token);
+    const { clientId, clientSecret, redirectUrl } = this.#credentials(token);
     let grant: TokenGrant;
     try {
       grant = await requestToken(this.#config.endpoint, {
@@ -248,7 +246,7 @@ export class RefreshWork {
   async revoke(token: OAuthToken): Promise<void> {
     const secret = token.refreshToken ?? token.accessToken;
     if (secret === undefined) return;
-    const { clientId, clientSecret } = this.credentials(token);
+    const { clientId, clientSecret } = this.#credentials(token);
     try {
       await requestRevoke(this.#config.endpoint, {
         url: this.#config.router.for(token).revokeUrl,
