@@ -34,6 +34,15 @@ import {
   type TokenFetchInit,
 } from "./_client/authorized_fetch.ts";
 import type { TokenCacheOptions } from "./_client/cache.ts";
+import {
+  checkExchange,
+  type ExchangeOptions,
+  type GetTokenOptions,
+  minLifetimeOf,
+  type RefreshOptions,
+  rejectedOf,
+} from "./_client/call_options.ts";
+import { refreshRejected } from "./_client/cooldown.ts";
 import { EventsObserver } from "./_client/events.ts";
 import {
   resolveClientOptions,
@@ -48,10 +57,14 @@ import {
   type TokenClientEventType,
   type TokenClientListener,
 } from "./token_client_events.ts";
-import type { TokenQuery } from "./token_store.ts";
+import type { TokenQuery, TokenStore } from "./token_store.ts";
+import { TokenStoreError } from "./errors.ts";
 
 export { TokenClientEventTarget };
 export type {
+  ExchangeOptions,
+  GetTokenOptions,
+  RefreshOptions,
   RetryOptions,
   TokenCacheOptions,
   TokenClientEventMap,
@@ -93,6 +106,13 @@ export class TokenClient extends TokenClientEventTarget {
   readonly tokenUrl: string;
   /** The revocation endpoint. */
   readonly revokeUrl: string;
+  /**
+   * The store the client keeps tokens in. After changing it directly (a
+   * delete, a save of your own), call
+   * {@linkcode TokenClient.prototype.forget} so that the client's cache
+   * follows at once.
+   */
+  readonly store: TokenStore;
   #pipeline: Pipeline;
 
   /**
@@ -106,6 +126,7 @@ export class TokenClient extends TokenClientEventTarget {
     const resolved = resolveClientOptions(options);
     this.tokenUrl = resolved.tokenUrl;
     this.revokeUrl = resolved.revokeUrl;
+    this.store = resolved.store;
     this.#pipeline = createPipeline(resolved, [new EventsObserver(this)]);
   }
 
@@ -129,12 +150,16 @@ export class TokenClient extends TokenClientEventTarget {
    * ```
    *
    * @param query Which token, by the store's matching rules.
+   * @param options `minLifetimeMs`: the least time the access token must have to live.
    * @returns The access token.
    * @throws {TokenStoreError} `INVALID_QUERY` when no token matches.
    * @throws {OAuthError} When the token endpoint refuses.
    */
-  async getAccessToken(query: TokenQuery): Promise<string> {
-    const token = await this.getToken(query);
+  async getAccessToken(
+    query: TokenQuery,
+    options?: GetTokenOptions,
+  ): Promise<string> {
+    const token = await this.getToken(query, options);
     return token.accessToken!;
   }
 
@@ -144,6 +169,11 @@ export class TokenClient extends TokenClientEventTarget {
    * within `refreshSkewMs` of expiry (at most half its lifetime) is served
    * at once and refreshed in the background. A fresh token comes from the
    * cache without touching the store.
+   *
+   * With `minLifetimeMs`, a token with less than that to live (at most half
+   * its lifetime) is refreshed before the call resolves: for a caller that
+   * hands the token on to code that must not see it expire (an SDK that
+   * would refresh it by itself).
    *
    * @example Usage
    * ```ts
@@ -158,22 +188,47 @@ export class TokenClient extends TokenClientEventTarget {
    * assertEquals((await client.getToken({ userName: "ada@example.com" })).expiresAt, expiresAt);
    * ```
    *
+   * @example A minimum remaining lifetime
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * // 90 s to live: fresh by the default skew (60 s), too short for 120 s
+   * await store.saveToken(new OAuthToken({ userName: "ada", refreshToken: "1000.r", accessToken: "1000.old", expiresAt: Date.now() + 90_000 }));
+   * const fetch = () => Promise.resolve(Response.json({ access_token: "1000.new", expires_in: 3600 }));
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
+   * assertEquals((await client.getToken({ userName: "ada" })).accessToken, "1000.old");
+   * assertEquals((await client.getToken({ userName: "ada" }, { minLifetimeMs: 120_000 })).accessToken, "1000.new");
+   * ```
+   *
    * @param query Which token, by the store's matching rules.
+   * @param options `minLifetimeMs`: the least time the access token must have to live.
    * @returns The fresh stored token.
    * @throws {TokenStoreError} `INVALID_QUERY` when no token matches, `INVALID_TOKEN` when it cannot be refreshed.
    * @throws {OAuthError} When the token endpoint refuses.
    */
-  async getToken(query: TokenQuery): Promise<OAuthToken> {
+  async getToken(
+    query: TokenQuery,
+    options?: GetTokenOptions,
+  ): Promise<OAuthToken> {
+    const marginMs = options === undefined ? undefined : minLifetimeOf(options);
     const { reader, coordinator } = this.#pipeline;
     const lookup = reader.lookup(query);
     const cached = lookup.cached;
-    if (cached !== undefined) {
+    if (
+      cached !== undefined &&
+      (marginMs === undefined || !reader.isExpiring(cached, marginMs))
+    ) {
       if (!reader.isExpiring(cached)) return cached;
       // being refreshed ahead of expiry here: no need to ask the store
       const id = cached.id!;
       if (reader.isValid(cached) && coordinator.inFlight(id)) return cached;
     }
     const token = await reader.find(lookup);
+    if (marginMs !== undefined && reader.isExpiring(token, marginMs)) {
+      return await coordinator.run(token.id!, { marginMs });
+    }
     if (!reader.isExpiring(token)) return token;
     if (!reader.isValid(token)) {
       return await coordinator.run(token.id!, "expiring");
@@ -185,18 +240,25 @@ export class TokenClient extends TokenClientEventTarget {
 
   /**
    * Exchanges a grant token (authorization code) and persists the result.
-   * A code is single-use: a request with an unknown outcome is not resent.
+   * A code is single-use: it is sent at most once across every process
+   * sharing the store (under a lease per code, the store is read again and
+   * a token already holding the code is returned), and a request with an
+   * unknown outcome is not resent.
    *
    * @example Usage
    * ```ts
    * import { MemoryTokenStore, TokenClient } from "@tokenstore/tokenstore";
    * import { assertEquals } from "@std/assert";
    *
+   * let sent = 0;
    * const answer = { access_token: "1000.a", refresh_token: "1000.r", expires_in: 3600 };
-   * const fetch = () => Promise.resolve(Response.json(answer));
+   * const fetch = () => (sent++, Promise.resolve(Response.json(answer)));
    * const client = new TokenClient({ store: new MemoryTokenStore(), clientId: "1000.C", clientSecret: "s", fetch });
    * const token = await client.exchangeGrantToken("1000.grant", { userName: "ada@example.com" });
    * assertEquals([token.userName, token.refreshToken], ["ada@example.com", "1000.r"]);
+   * // the same code again: the stored token, nothing sent
+   * assertEquals((await client.exchangeGrantToken("1000.grant")).id, token.id);
+   * assertEquals(sent, 1);
    * ```
    *
    * @param code The grant token.
@@ -206,25 +268,26 @@ export class TokenClient extends TokenClientEventTarget {
    */
   async exchangeGrantToken(
     code: string,
-    options: { userName?: string } = {},
+    options: ExchangeOptions = {},
   ): Promise<OAuthToken> {
-    if (typeof code !== "string" || code === "") {
-      throw new TypeError(
-        "Cannot exchange grant token: expected a non-empty string",
-      );
-    }
-    if (options === null || typeof options !== "object") {
-      throw new TypeError(
-        "Cannot exchange grant token: expected options to be an object",
-      );
-    }
-    const { work } = this.#pipeline;
-    return (await work.exchangeCode(code, options.userName)).token;
+    checkExchange(code, options);
+    const { work, coordinator } = this.#pipeline;
+    return await coordinator.exchange(
+      code,
+      work.codeQuery(code),
+      (lease) => work.exchangeCode(code, options.userName, lease),
+    );
   }
 
   /**
    * Refreshes the access token now, whatever its expiry, and persists it.
    * Callers refreshing the same token at once share one refresh.
+   *
+   * With `rejectedAccessToken` (an API answered 401 for it), the refresh is
+   * forced as `client.fetch` forces one: only while the stored token still
+   * carries that access token, and at most once per token per
+   * `minRefreshIntervalMs` across processes; within that cooldown the call
+   * resolves with the token as stored now.
    *
    * @example Usage
    * ```ts
@@ -234,20 +297,41 @@ export class TokenClient extends TokenClientEventTarget {
    * const store = new MemoryTokenStore();
    * const expiresAt = Date.now() + 3_600_000;
    * await store.saveToken(new OAuthToken({ userName: "ada", refreshToken: "1000.r", accessToken: "1000.old", expiresAt }));
-   * const fetch = () => Promise.resolve(Response.json({ access_token: "1000.new", expires_in: 3600 }));
+   * let issued = 0;
+   * const fetch = () => Promise.resolve(Response.json({ access_token: `1000.new${++issued}`, expires_in: 3600 }));
    * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
-   * assertEquals((await client.refresh({ userName: "ada" })).accessToken, "1000.new");
+   * assertEquals((await client.refresh({ userName: "ada" })).accessToken, "1000.new1");
+   * // an API refused "1000.new1": refreshed once, then the cooldown holds
+   * const rejected = { rejectedAccessToken: "1000.new1" };
+   * assertEquals((await client.refresh({ userName: "ada" }, rejected)).accessToken, "1000.new2");
+   * assertEquals((await client.refresh({ userName: "ada" }, { rejectedAccessToken: "1000.new2" })).accessToken, "1000.new2");
    * ```
    *
    * @param query Which token, by the store's matching rules.
-   * @returns The refreshed token.
+   * @param options `rejectedAccessToken`: the access token an API refused.
+   * @returns The refreshed token (or, within the cooldown, the stored one).
    */
-  async refresh(query: TokenQuery): Promise<OAuthToken> {
+  async refresh(
+    query: TokenQuery,
+    options: RefreshOptions = {},
+  ): Promise<OAuthToken> {
+    const rejected = rejectedOf(options);
     const { reader, coordinator } = this.#pipeline;
     const stored = await reader.find(reader.lookup(query));
-    return await coordinator.run(stored.id!, {
-      accessToken: stored.accessToken,
-    });
+    if (rejected === undefined) {
+      return await coordinator.run(stored.id!, {
+        accessToken: stored.accessToken,
+      });
+    }
+    if (stored.accessToken !== rejected) return stored;
+    const next = await refreshRejected(this.#pipeline.fetch, stored);
+    if (next === null) {
+      throw new TokenStoreError(
+        "INVALID_QUERY",
+        `Cannot refresh token "${stored.id}": it was deleted`,
+      );
+    }
+    return next;
   }
 
   /**
@@ -319,6 +403,38 @@ export class TokenClient extends TokenClientEventTarget {
       ...this.#pipeline.fetch,
       token,
     });
+  }
+
+  /**
+   * Drops token `id` (without an id: every token) from the client's memory:
+   * its cached copy, and a save of it still retried in the background. The
+   * next lookup reads the store. Call it after deleting or saving tokens
+   * through {@linkcode TokenClient.prototype.store} directly.
+   *
+   * @example Delete a token the client has cached
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient, TokenStoreError } from "@tokenstore/tokenstore";
+   * import { assertEquals, assertRejects } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * const { id } = await store.saveToken(new OAuthToken({ userName: "ada", accessToken: "1000.a", expiresAt: Date.now() + 3_600_000 }));
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s" });
+   * assertEquals(await client.getAccessToken({ id: id! }), "1000.a"); // cached now
+   * assertEquals(await client.store.deleteToken(id!), true);
+   * client.forget(id);
+   * await assertRejects(() => client.getAccessToken({ id: id! }), TokenStoreError);
+   * ```
+   *
+   * @param id The token to forget; every token when omitted.
+   * @throws {TypeError} When `id` is given and not a string.
+   */
+  forget(id?: string): void {
+    if (id !== undefined && typeof id !== "string") {
+      throw new TypeError(
+        `Cannot forget token: expected its id as a string, got ${typeof id}`,
+      );
+    }
+    this.#pipeline.reader.forget(id);
   }
 
   /**

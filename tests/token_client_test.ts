@@ -151,9 +151,18 @@ Deno.test("exchangeGrantToken persists the token; later calls and new clients re
   );
   assertEquals(s.server.stats().token, 1);
 
-  // A grant code is single use: the second exchange fails and is not retried.
+  // The same code again: the stored token holds it, so nothing is sent.
+  assertEquals(
+    (await restarted.exchangeGrantToken(code, { userName: USER })).id,
+    token.id,
+  );
+  assertEquals(s.server.stats().authorizationCode, 1);
+
+  // A grant code is single use: sent again from a store that does not hold
+  // it, the exchange fails and is not retried.
+  const elsewhere = s.clientWith({ store: new MemoryTokenStore() });
   const error = await assertRejects(
-    () => s.client.exchangeGrantToken(code, { userName: USER }),
+    () => elsewhere.exchangeGrantToken(code, { userName: USER }),
     TokenRevokedError,
   );
   assertEquals(error.code, "invalid_code");

@@ -7,9 +7,7 @@
  * @module
  */
 
-import type { RefreshCooldown } from "./cooldown.ts";
-import type { RefreshCoordinator } from "./coordinator.ts";
-import type { TokenReader } from "./reader.ts";
+import { refreshRejected, type RejectedDeps } from "./cooldown.ts";
 import type { OAuthToken } from "../token.ts";
 import type { TokenQuery } from "../token_store.ts";
 
@@ -20,15 +18,9 @@ export type TokenFetchInit = RequestInit & {
 };
 
 /** What {@linkcode authorizedFetch} works with. */
-export interface AuthorizedFetchDeps {
+export interface AuthorizedFetchDeps extends RejectedDeps {
   fetch: typeof fetch;
   scheme: string;
-  /** Refreshes unless someone already replaced the token's access token. */
-  coordinator: Pick<RefreshCoordinator, "run">;
-  /** Whether a forced refresh of the token is allowed now. */
-  cooldown: Pick<RefreshCooldown, "mayForce">;
-  /** The token as stored now (another process may have refreshed it). */
-  reader: Pick<TokenReader, "read">;
 }
 
 /** Zoho's `code`s of an access token that is invalid or expired. */
@@ -112,14 +104,8 @@ export async function authorizedFetch(
   const first = await send(base.clone(), token, deps);
   if (first.status !== 401 || base.bodyUsed) return first;
   if (!await refreshMayHelp(first)) return first;
-  let next: OAuthToken | null;
-  const id = token.id!;
-  if (await deps.cooldown.mayForce(id)) {
-    next = await deps.coordinator.run(id, { accessToken: token.accessToken });
-  } else {
-    next = await deps.reader.read(id);
-    if (next === null || next.accessToken === token.accessToken) return first;
-  }
+  const next = await refreshRejected(deps, token);
+  if (next === null || next.accessToken === token.accessToken) return first;
   await first.body?.cancel();
   return await send(base, next, deps);
 }

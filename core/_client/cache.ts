@@ -62,6 +62,10 @@ class Lru<K, V> {
   delete(key: K): void {
     this.#map.delete(key);
   }
+
+  clear(): void {
+    this.#map.clear();
+  }
 }
 
 /** The key of a plan: its conditions, in order. */
@@ -122,6 +126,12 @@ export class TokenCache {
   /** Forgets token `id` (revoked or deleted). */
   delete(id: string): void {
     this.#tokens.delete(id);
+  }
+
+  /** Forgets every token (all deleted). */
+  clear(): void {
+    this.#tokens.clear();
+    this.#queries.clear();
   }
 
   /**

@@ -7,6 +7,9 @@
  * @module
  */
 
+import type { RefreshCoordinator } from "./coordinator.ts";
+import type { TokenReader } from "./reader.ts";
+import type { OAuthToken } from "../token.ts";
 import type { TokenLock } from "../token_store.ts";
 
 /** Settings of a {@linkcode RefreshCooldown}. */
@@ -40,4 +43,28 @@ export class RefreshCooldown {
     this.#forcedAt.set(id, at);
     return true;
   }
+}
+
+/** What {@linkcode refreshRejected} works with. */
+export interface RejectedDeps {
+  cooldown: Pick<RefreshCooldown, "mayForce">;
+  coordinator: Pick<RefreshCoordinator, "run">;
+  reader: Pick<TokenReader, "read">;
+}
+
+/**
+ * The token to use after the server refused `token`'s access token: a
+ * refreshed one (shared with concurrent callers, and none sent when someone
+ * already replaced that access token), or within the cooldown the token as
+ * stored now, which another process may have refreshed (`null` if deleted).
+ */
+export async function refreshRejected(
+  deps: RejectedDeps,
+  token: OAuthToken,
+): Promise<OAuthToken | null> {
+  const id = token.id!;
+  if (await deps.cooldown.mayForce(id)) {
+    return await deps.coordinator.run(id, { accessToken: token.accessToken });
+  }
+  return await deps.reader.read(id);
 }

@@ -23,17 +23,25 @@
 import { HeldLease, LeaseLostError } from "./lease.ts";
 import type { PipelineObserver } from "./observer.ts";
 import type { TokenReader } from "./reader.ts";
+import { secretDigest } from "./secret_key.ts";
 import { pollDelay, type Wakeup } from "./wakeup.ts";
 import type { RefreshWork, WorkResult } from "./work.ts";
 import { TokenStoreError } from "../errors.ts";
 import type { OAuthToken } from "../token.ts";
-import type { TokenLock } from "../token_store.ts";
+import type { TokenLock, TokenQuery } from "../token_store.ts";
 
 /**
- * Why a token needs work: it is `"expiring"`, or (a forced refresh) it still
- * carries the access token the caller saw.
+ * Why a token needs work: it is `"expiring"` (within its skew of expiry), it
+ * has less than `marginMs` to live (at most half its lifetime), or (a forced
+ * refresh) it still carries the access token the caller saw.
  */
-export type Need = "expiring" | { accessToken: string | undefined };
+export type Need =
+  | "expiring"
+  | { marginMs: number }
+  | { accessToken: string | undefined };
+
+/** What a leased loop found: the token is `done`, or there is work `todo`. */
+type Probe<T> = { done: OAuthToken } | { todo: T };
 
 /** Settings of a {@linkcode RefreshCoordinator}. */
 export interface CoordinatorConfig {
@@ -54,6 +62,8 @@ export interface CoordinatorConfig {
 export class RefreshCoordinator {
   #config: CoordinatorConfig;
   #flights = new Map<string, Promise<OAuthToken>>();
+  /** Grant exchanges in flight, by lease key. */
+  #exchanges = new Map<string, Promise<OAuthToken>>();
   /** Refreshes ahead of expiry and saves still retried, running in the background. */
   #background = new Set<Promise<unknown>>();
 
@@ -96,15 +106,37 @@ export class RefreshCoordinator {
     this.#track(this.run(id, "expiring").catch(() => {}));
   }
 
+  /**
+   * Exchanges grant token `code` once across every process sharing the
+   * store: under a lease per code, the store is read again (by `query`) and
+   * a token already holding the code is returned instead of sending it; a
+   * stored token holding only the code is exchanged as a refresh would be.
+   */
+  async exchange(
+    code: string,
+    query: TokenQuery,
+    exchange: (lease: HeldLease | undefined) => Promise<WorkResult>,
+  ): Promise<OAuthToken> {
+    const key = `exchange:${await secretDigest(code)}`;
+    const running = this.#exchanges.get(key);
+    if (running !== undefined) return await running;
+    const own = this.#exchange(key, query, exchange)
+      .finally(() => this.#exchanges.delete(key));
+    this.#exchanges.set(key, own);
+    return await own;
+  }
+
   /** Resolves once every refresh ahead of expiry and every background save has ended. */
   async settled(): Promise<void> {
     while (this.#background.size > 0) await Promise.all([...this.#background]);
   }
 
   #needs(need: Need, token: OAuthToken): boolean {
-    return need === "expiring"
-      ? this.#config.reader.isExpiring(token)
-      : token.accessToken === need.accessToken;
+    if (need === "expiring") return this.#config.reader.isExpiring(token);
+    if ("marginMs" in need) {
+      return this.#config.reader.isExpiring(token, need.marginMs);
+    }
+    return token.accessToken === need.accessToken;
   }
 
   #track(promise: Promise<unknown>): void {
@@ -113,17 +145,62 @@ export class RefreshCoordinator {
   }
 
   async #coordinate(id: string, need: Need): Promise<OAuthToken> {
-    const { lock, leaseTtlMs, holdMs, pollIntervalMs, wakeup, work } =
-      this.#config;
-    if (lock === undefined) {
+    const probe = async (): Promise<Probe<OAuthToken>> => {
       const current = await this.#read(id);
-      if (!this.#needs(need, current)) return current;
-      const result = await work.run(current, undefined);
+      return this.#needs(need, current) ? { todo: current } : { done: current };
+    };
+    const key = `refresh:${id}`;
+    return await this.#leased(
+      { key, wakeKey: id, what: `refresh token "${id}"` },
+      probe,
+      (current, lease) => this.#config.work.run(current, lease),
+    );
+  }
+
+  async #exchange(
+    key: string,
+    query: TokenQuery,
+    exchange: (lease: HeldLease | undefined) => Promise<WorkResult>,
+  ): Promise<OAuthToken> {
+    const { reader } = this.#config;
+    const lookup = reader.lookup(query);
+    const probe = async (): Promise<Probe<undefined>> => {
+      const stored = await reader.match(lookup);
+      return stored === null ? { todo: undefined } : { done: stored };
+    };
+    const token = await this.#leased(
+      { key, wakeKey: key, what: "exchange grant token" },
+      probe,
+      (_, lease) => exchange(lease),
+    );
+    if (token.accessToken !== undefined || token.refreshToken !== undefined) {
+      return token;
+    }
+    // stored with the code only: exchanged under the token's refresh lease
+    return await this.run(token.id!, "expiring");
+  }
+
+  /**
+   * The lease protocol: while `probe` finds work to do, take the lease on
+   * `key` (at most once per poll interval), probe again under it, do the
+   * work and tell the waiters of `wakeKey`; without the lease, wait for news
+   * of `wakeKey` (or the next poll). Without a lock, probe once and work.
+   */
+  async #leased<T>(
+    names: { key: string; wakeKey: string; what: string },
+    probe: () => Promise<Probe<T>>,
+    act: (todo: T, lease: HeldLease | undefined) => Promise<WorkResult>,
+  ): Promise<OAuthToken> {
+    const { lock, leaseTtlMs, holdMs, pollIntervalMs, wakeup } = this.#config;
+    const { key, wakeKey, what } = names;
+    if (lock === undefined) {
+      const found = await probe();
+      if ("done" in found) return found.done;
+      const result = await act(found.todo, undefined);
       if (result.persisted !== undefined) this.#track(result.persisted);
-      wakeup.notify(id);
+      wakeup.notify(wakeKey);
       return result.token;
     }
-    const key = `refresh:${id}`;
     const maxWaitMs = Math.max(2 * (holdMs + leaseTtlMs), 10 * pollIntervalMs);
     let waitedMs = 0;
     /** When this caller started waiting for another holder, if it did. */
@@ -134,23 +211,23 @@ export class RefreshCoordinator {
     // (a file store serialises both through one lock file).
     let triedAt = -Infinity;
     for (let polls = 0;; polls++) {
-      const current = await this.#read(id);
-      if (!this.#needs(need, current)) {
-        this.#waited(id, waitingSince);
-        return current;
+      const found = await probe();
+      if ("done" in found) {
+        this.#waited(wakeKey, waitingSince);
+        return found.done;
       }
       const due = waitedMs - triedAt >= pollIntervalMs;
       if (due) triedAt = waitedMs;
       const lease = due ? await HeldLease.take(lock, key, leaseTtlMs) : null;
       if (lease !== null) {
-        this.#waited(id, waitingSince);
+        this.#waited(wakeKey, waitingSince);
         waitingSince = undefined;
         let result: WorkResult | undefined;
         try {
-          const again = await this.#read(id);
-          if (!this.#needs(need, again)) return again;
-          result = await work.run(again, lease);
-          wakeup.notify(id);
+          const again = await probe();
+          if ("done" in again) return again.done;
+          result = await act(again.todo, lease);
+          wakeup.notify(wakeKey);
           return result.token;
         } catch (error) {
           if (!(error instanceof LeaseLostError)) throw error;
@@ -163,12 +240,12 @@ export class RefreshCoordinator {
       if (waitedMs >= maxWaitMs) {
         throw new TokenStoreError(
           "CONFLICT",
-          `Cannot refresh token "${id}": lease "${key}" stayed taken for ${waitedMs} ms`,
+          `Cannot ${what}: lease "${key}" stayed taken for ${waitedMs} ms`,
         );
       }
       const delay = pollDelay(polls, pollIntervalMs);
       waitingSince ??= Date.now();
-      await wakeup.wait(id, delay);
+      await wakeup.wait(wakeKey, delay);
       waitedMs += delay;
     }
   }

@@ -139,6 +139,11 @@ export class Persister {
     this.#pending.delete(id);
   }
 
+  /** Forgets every pending token (all deleted): their background saves stop. */
+  dropAll(): void {
+    this.#pending.clear();
+  }
+
   /**
    * The issued token to use instead of `stored` (what the store holds for
    * the same id; `undefined` when it cannot be read), or `undefined`: while

@@ -71,6 +71,20 @@ export class TokenReader {
    * @throws {TokenStoreError} `INVALID_QUERY` when no token matches.
    */
   async find(lookup: Lookup): Promise<OAuthToken> {
+    const token = await this.match(lookup);
+    if (token === null) {
+      throw new TokenStoreError(
+        "INVALID_QUERY",
+        `Cannot find token ${
+          describeQuery(lookup.query)
+        }: no stored token matches`,
+      );
+    }
+    return token;
+  }
+
+  /** As {@linkcode TokenReader.prototype.find}, but `null` when no token matches. */
+  async match(lookup: Lookup): Promise<OAuthToken | null> {
     const { query, plan, key } = lookup;
     let stored: OAuthToken | null;
     try {
@@ -80,12 +94,7 @@ export class TokenReader {
       if (pending !== undefined && isTransient(error)) return pending;
       throw error;
     }
-    if (stored === null) {
-      throw new TokenStoreError(
-        "INVALID_QUERY",
-        `Cannot find token ${describeQuery(query)}: no stored token matches`,
-      );
-    }
+    if (stored === null) return null;
     if (stored.id === undefined) {
       throw new TokenStoreError(
         "BACKEND",
@@ -116,9 +125,12 @@ export class TokenReader {
     return token;
   }
 
-  /** Whether `token` needs a refresh now (within its skew of expiry). */
-  isExpiring(token: OAuthToken): boolean {
-    return this.#skew.isExpiring(token);
+  /**
+   * Whether `token` needs a refresh now: within its skew of expiry, or with
+   * less than `marginMs` (at most half its lifetime) to live when given.
+   */
+  isExpiring(token: OAuthToken, marginMs?: number): boolean {
+    return this.#skew.isExpiring(token, marginMs);
   }
 
   /** Whether `token`'s access token is there and not expired yet. */
@@ -135,6 +147,17 @@ export class TokenReader {
 
   /** Forgets token `id` (the server refused it): the next lookup reads the store. */
   evict(id: string): void {
+    this.#cache.delete(id);
+  }
+
+  /** Forgets token `id` (or every token): cached copies and pending saves. */
+  forget(id?: string): void {
+    if (id === undefined) {
+      this.#persister.dropAll();
+      this.#cache.clear();
+      return;
+    }
+    this.#persister.drop(id);
     this.#cache.delete(id);
   }
 

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { secretDigest } from "./secret_key.ts";
 import type { OAuthToken } from "../token.ts";
 import type { TokenLock } from "../token_store.ts";
 
@@ -87,13 +88,5 @@ export class RotationState {
 }
 
 async function markKey(id: string, refreshToken: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(refreshToken),
-  );
-  const hex = Array.from(
-    new Uint8Array(digest).slice(0, 12),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  return `outcome:${id}:${hex}`;
+  return `outcome:${id}:${await secretDigest(refreshToken)}`;
 }

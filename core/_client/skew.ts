@@ -36,10 +36,13 @@ export class SkewTracker {
     this.#remember(token.id, token.accessToken, lifetimeMs);
   }
 
-  /** The skew to use for `token`. */
-  skewFor(token: OAuthToken): number {
+  /**
+   * The skew to use for `token`: `wantMs` (default `refreshSkewMs`), at most
+   * half its lifetime when that is known.
+   */
+  skewFor(token: OAuthToken, wantMs: number = this.#skewMs): number {
     const { id, accessToken, expiresAt } = token;
-    if (id === undefined) return this.#skewMs;
+    if (id === undefined) return wantMs;
     let seen = this.#lifetimes.get(id);
     if (seen === undefined) {
       seen = this.#remember(id, accessToken, undefined);
@@ -51,13 +54,19 @@ export class SkewTracker {
         expiresAt === undefined ? undefined : expiresAt - this.#now(),
       );
     }
-    if (seen.lifetimeMs === undefined) return this.#skewMs;
-    return Math.max(0, Math.min(this.#skewMs, seen.lifetimeMs / 2));
+    if (seen.lifetimeMs === undefined) return wantMs;
+    return Math.max(0, Math.min(wantMs, seen.lifetimeMs / 2));
   }
 
-  /** Whether `token` needs a refresh now. */
-  isExpiring(token: OAuthToken): boolean {
-    return token.isExpired({ now: this.#now(), skewMs: this.skewFor(token) });
+  /**
+   * Whether `token` needs a refresh now: it has less than its skew to live,
+   * or less than `marginMs` (at most half its lifetime) when given.
+   */
+  isExpiring(token: OAuthToken, marginMs?: number): boolean {
+    return token.isExpired({
+      now: this.#now(),
+      skewMs: this.skewFor(token, marginMs),
+    });
   }
 
   #remember(

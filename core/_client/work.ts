@@ -31,6 +31,7 @@ import {
   TokenStoreError,
 } from "../errors.ts";
 import { OAuthToken } from "../token.ts";
+import type { TokenQuery } from "../token_store.ts";
 
 /** What the work hands back: the token, and the save still running, if any. */
 export interface WorkResult {
@@ -183,13 +184,20 @@ export class RefreshWork {
     return { result: await this.#persist(token, grant), rotated };
   }
 
+  /** The query of the stored token holding grant token `code`, if any. */
+  codeQuery(code: string): TokenQuery {
+    return { grantToken: code, clientId: this.#config.clientId };
+  }
+
   /**
    * Exchanges `code`, a grant token no stored token holds yet, with the
-   * client's credentials and saves the result under `userName`.
+   * client's credentials and saves the result under `userName`; `lease` is
+   * the held exchange lease, renewed before the request.
    */
   async exchangeCode(
     code: string,
     userName: string | undefined,
+    lease?: HeldLease,
   ): Promise<WorkResult> {
     const { clientId, clientSecret, redirectUrl } = this.#config;
     return await this.exchange(
@@ -200,6 +208,7 @@ export class RefreshWork {
         redirectUrl,
         grantToken: code,
       }),
+      lease,
     );
   }
 
