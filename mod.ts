@@ -69,3 +69,4 @@ export * from "./stores/file.ts";
 export * from "./stores/mysql.ts";
 export * from "./stores/postgres.ts";
 export * from "./stores/open_store.ts";
+export * from "./stores/zoho_sdk.ts";

@@ -97,7 +97,10 @@ export class TokenCache {
   /** The token `plan` found last, if still within `maxStaleMs` and still matching. */
   get(key: string, plan: QueryPlan): OAuthToken | undefined {
     if (!this.#enabled) return undefined;
-    const id = this.#queries.get(key);
+    // by id: any token cached under that id, whatever query found it
+    const id = plan.rule === "id"
+      ? plan.conditions[0][1]
+      : this.#queries.get(key);
     if (id === undefined) return undefined;
     const token = this.byId(id);
     if (token === undefined || !matchesPlan(token, plan)) return undefined;
