@@ -262,7 +262,7 @@ export class TokenClient extends TokenClientEventTarget {
    * ```
    *
    * @param code The grant token.
-   * @param options `userName` to store the token under.
+   * @param options `userName` to store the token under; `redirectUrl` the code was issued for.
    * @returns The stored token.
    * @throws {TokenRevokedError} When the code is invalid or used.
    */
@@ -275,7 +275,7 @@ export class TokenClient extends TokenClientEventTarget {
     return await coordinator.exchange(
       code,
       work.codeQuery(code),
-      (lease) => work.exchangeCode(code, options.userName, lease),
+      (lease) => work.exchangeCode(code, options, lease),
     );
   }
 

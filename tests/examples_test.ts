@@ -361,3 +361,57 @@ if (!postgresUrl) {
     }
   });
 }
+
+Deno.test("examples/zoho_sdk.ts: the real TypeScript SDK on a KV store, its grant token exchanged once, then refreshed through the client", async () => {
+  const { DEFAULT_CLIENT, startTokenServer } = await import(
+    "./fixtures/token_server.ts"
+  );
+  await using server = await startTokenServer({ mode: "zoho" });
+  const dir = await Deno.makeTempDir();
+  const env = {
+    ZOHO_CLIENT_ID: DEFAULT_CLIENT.clientId,
+    ZOHO_CLIENT_SECRET: DEFAULT_CLIENT.clientSecret,
+    ZOHO_REDIRECT_URL: DEFAULT_CLIENT.redirectUrl,
+    ZOHO_USER: "ada@example.com",
+    ZOHO_API_URL: server.origin,
+    ZOHO_ACCOUNTS_URL: server.url,
+    TOKEN_STORE_URL: `kv:${dir}/tokens.db`,
+    CALLS: "8",
+  };
+  try {
+    const first = await runExample("examples/zoho_sdk.ts", {
+      env: {
+        ...env,
+        ZOHO_GRANT_TOKEN: server.issueGrantCode({
+          userName: "ada@example.com",
+        }),
+      },
+    });
+    assertEquals(first.code, 0, first.stderr);
+    assert(
+      first.stdout.includes(
+        `8 SDK calls at once: ${
+          Array(8).fill("200 ada@example.com").join(", ")
+        }`,
+      ),
+      first.stdout,
+    );
+    assertNoSecrets(first.stdout + first.stderr);
+    assertEquals(server.stats().authorizationCode, 1);
+    assertEquals(server.stats().refreshToken, 0);
+    // the access token dies early: the 8 calls answered 401 report it, one
+    // refresh follows, and the calls made again are answered
+    server.expireAccessTokens();
+    const again = await runExample("examples/zoho_sdk.ts", { env });
+    assertEquals(again.code, 0, again.stderr);
+    assert(
+      again.stdout.includes(Array(8).fill("200 ada@example.com").join(", ")),
+      again.stdout,
+    );
+    assertEquals(server.stats().authorizationCode, 1);
+    assertEquals(server.stats().refreshToken, 1);
+    assertNoSecrets(again.stdout + again.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -34,6 +34,8 @@ export interface RefreshOptions {
 export interface ExchangeOptions {
   /** The user to store the token under. */
   userName?: string;
+  /** The redirect URL the code was issued for. Default: the client's `redirectUrl`. */
+  redirectUrl?: string;
 }
 
 /**
@@ -91,5 +93,13 @@ export function checkExchange(code: string, options: ExchangeOptions): void {
     throw new TypeError(
       "Cannot exchange grant token: expected options to be an object",
     );
+  }
+  for (const name of ["userName", "redirectUrl"] as const) {
+    const value = options[name];
+    if (value !== undefined && (typeof value !== "string" || value === "")) {
+      throw new TypeError(
+        `Cannot exchange grant token: "${name}" must be a non-empty string`,
+      );
+    }
   }
 }

@@ -191,21 +191,21 @@ export class RefreshWork {
 
   /**
    * Exchanges `code`, a grant token no stored token holds yet, with the
-   * client's credentials and saves the result under `userName`; `lease` is
-   * the held exchange lease, renewed before the request.
+   * client's credentials and saves the result under `options.userName`;
+   * `lease` is the held exchange lease, renewed before the request.
    */
   async exchangeCode(
     code: string,
-    userName: string | undefined,
+    options: { userName?: string; redirectUrl?: string },
     lease?: HeldLease,
   ): Promise<WorkResult> {
     const { clientId, clientSecret, redirectUrl } = this.#config;
     return await this.exchange(
       new OAuthToken({
-        userName,
+        userName: options.userName,
         clientId,
         clientSecret,
-        redirectUrl,
+        redirectUrl: options.redirectUrl ?? redirectUrl,
         grantToken: code,
       }),
       lease,

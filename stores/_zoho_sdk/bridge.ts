@@ -61,7 +61,8 @@ export class ZohoSdkBridge<T extends ZohoSdkOAuthToken> {
   #client: TokenClient;
   #sdk: ZohoSdk<T>;
   #marginMs: number;
-  #reported = new Set<string>();
+  /** Access tokens reported invalid, and the refresh of each once started. */
+  #reported = new Map<string, Promise<OAuthToken> | undefined>();
 
   constructor(client: TokenClient, sdk: ZohoSdk<T>, marginMs: number) {
     this.#client = client;
@@ -79,6 +80,7 @@ export class ZohoSdkBridge<T extends ZohoSdkOAuthToken> {
     if (fields.grantToken !== undefined) {
       const token = await this.#client.exchangeGrantToken(fields.grantToken, {
         userName: fields.userName,
+        redirectUrl: fields.redirectUrl,
       });
       return this.#handOver(token, asked);
     }
@@ -130,10 +132,10 @@ export class ZohoSdkBridge<T extends ZohoSdkOAuthToken> {
         "Cannot report an invalid access token: expected a non-empty string",
       );
     }
-    this.#reported.delete(accessToken);
-    this.#reported.add(accessToken);
+    if (this.#reported.has(accessToken)) return;
+    this.#reported.set(accessToken, undefined);
     if (this.#reported.size > MAX_REPORTED) {
-      this.#reported.delete(this.#reported.values().next().value!);
+      this.#reported.delete(this.#reported.keys().next().value!);
     }
   }
 
@@ -162,15 +164,23 @@ export class ZohoSdkBridge<T extends ZohoSdkOAuthToken> {
     return await this.#unreported(token);
   }
 
-  /** `token`, refreshed first when its access token was reported invalid. */
+  /**
+   * `token`, refreshed first when its access token was reported invalid
+   * (concurrent lookups share that refresh).
+   */
   async #unreported(token: OAuthToken): Promise<OAuthToken> {
     const accessToken = token.accessToken;
-    if (accessToken === undefined || !this.#reported.delete(accessToken)) {
+    if (accessToken === undefined || !this.#reported.has(accessToken)) {
       return token;
     }
-    return await this.#client.refresh({ id: token.id! }, {
-      rejectedAccessToken: accessToken,
-    });
+    let refresh = this.#reported.get(accessToken);
+    if (refresh === undefined) {
+      refresh = this.#client.refresh({ id: token.id! }, {
+        rejectedAccessToken: accessToken,
+      }).finally(() => this.#reported.delete(accessToken));
+      this.#reported.set(accessToken, refresh);
+    }
+    return await refresh;
   }
 }
 
