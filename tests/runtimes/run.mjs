@@ -10,7 +10,12 @@
  * 3. Node and Bun: the `./core` smoke (memory store, `TokenClient` refresh
  *    against a node:http token endpoint on 127.0.0.1 with concurrent
  *    callers, `EncryptedTokenStore`), the root import, libSQL `file:`, the
- *    file store and Deno KV's refusal off Deno (`_server_checks.mjs`);
+ *    file store and Deno KV's refusal off Deno (`_server_checks.mjs`); and
+ *    the Zoho SDK bridge (`./zoho-sdk`) under the official Zoho CRM Node.js
+ *    SDK (installed from deno.json `imports`): initialised on a stored token
+ *    whose access token has expired, 25 concurrent real SDK API calls against
+ *    the loopback endpoint, all answered 200 after exactly 1 refresh
+ *    (`_zoho_sdk_checks.mjs`);
  * 4. workerd: a Worker importing `./core`, bundled by esbuild with the
  *    `workerd,worker,browser` conditions, no `nodejs_compat`, answering one
  *    HTTP request by running the smoke; its outgoing `fetch` is routed by
@@ -594,6 +599,28 @@ async function main() {
           "bun",
         ], { cwd: BUILD, timeoutMs: 90_000 }),
       ));
+
+    // The Zoho SDK bridge under the official Node.js SDK, in a process of
+    // its own (the SDK's configuration is a process-wide singleton).
+    await timed("zoho-sdk", async () => {
+      collect(
+        "node",
+        await run(
+          process.execPath,
+          [join(BUILD, "_zoho_sdk_checks.mjs"), "node"],
+          { cwd: BUILD, timeoutMs: 60_000 },
+        ),
+        "zoho-sdk: runs",
+      );
+      collect(
+        "bun",
+        await run(join(NODE_MODULES, ".bin", "bun"), [
+          join(BUILD, "_zoho_sdk_checks.mjs"),
+          "bun",
+        ], { cwd: BUILD, timeoutMs: 60_000 }),
+        "zoho-sdk: runs",
+      );
+    });
 
     const workerOptions = {
       format: "esm",
