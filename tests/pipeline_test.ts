@@ -127,7 +127,9 @@ Deno.test("observer: each refresh ends in exactly one report, with its outcome",
 Deno.test("observer: a grant exchange reports once, ok or failed", async () => {
   const store = new MemoryTokenStore();
   const ok = pipelineOn(store, granted({ refresh_token: "1000.r" }));
-  const { token } = await ok.pipeline.work.exchangeCode("1000.grant", USER);
+  const { token } = await ok.pipeline.work.exchangeCode("1000.grant", {
+    userName: USER,
+  });
   assertEquals(ok.reports, [{
     type: "exchange",
     id: token.id,
@@ -140,7 +142,9 @@ Deno.test("observer: a grant exchange reports once, ok or failed", async () => {
     store,
     () => Response.json({ error: "invalid_code" }),
   );
-  await assertRejects(() => used.pipeline.work.exchangeCode("1000.used", USER));
+  await assertRejects(() =>
+    used.pipeline.work.exchangeCode("1000.used", { userName: USER })
+  );
   assertEquals(used.reports.length, 1);
   const [failed] = used.reports;
   assert(failed.type === "exchange");
