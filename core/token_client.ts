@@ -36,6 +36,7 @@ import {
 import type { TokenCacheOptions } from "./_client/cache.ts";
 import {
   checkExchange,
+  exchangedFor,
   type ExchangeOptions,
   type GetTokenOptions,
   minLifetimeOf,
@@ -265,6 +266,7 @@ export class TokenClient extends TokenClientEventTarget {
    * @param options `userName` to store the token under; `redirectUrl` the code was issued for.
    * @returns The stored token.
    * @throws {TokenRevokedError} When the code is invalid or used.
+   * @throws {TokenStoreError} `CONFLICT` when a token of another user holds the code.
    */
   async exchangeGrantToken(
     code: string,
@@ -272,11 +274,12 @@ export class TokenClient extends TokenClientEventTarget {
   ): Promise<OAuthToken> {
     checkExchange(code, options);
     const { work, coordinator } = this.#pipeline;
-    return await coordinator.exchange(
+    const token = await coordinator.exchange(
       code,
       work.codeQuery(code),
       (lease) => work.exchangeCode(code, options, lease),
     );
+    return exchangedFor(token, options);
   }
 
   /**

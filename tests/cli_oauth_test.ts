@@ -54,7 +54,7 @@ async function storedSecrets(url: string): Promise<string[]> {
   }
 }
 
-Deno.test("cli exchange turns a self-client grant token into stored tokens; a used code fails with 1", async () => {
+Deno.test("cli exchange turns a self-client grant token into stored tokens; again, the stored one; a used code elsewhere fails with 1", async () => {
   await withServerAndDir(async (server, dir) => {
     const url = `kv:${join(dir, "tokens.db")}`;
     const code = server.issueGrantCode({ userName: "ada@example.com" });
@@ -88,6 +88,7 @@ Deno.test("cli exchange turns a self-client grant token into stored tokens; a us
     assert(token.refreshToken && server.isValid(token.refreshToken));
     assert(token.accessToken && server.isValid(token.accessToken));
 
+    // the same code into the same store: the stored token, nothing sent
     const again = await runCli([
       "exchange",
       "--code",
@@ -99,14 +100,32 @@ Deno.test("cli exchange turns a self-client grant token into stored tokens; a us
       url,
     ]);
     results.push(again);
-    assertFails(again, 1, "invalid_code");
+    assertOk(again);
+    assert(again.stdout.startsWith(`Stored token "${id}"`), again.stdout);
+    assertEquals(server.stats().authorizationCode, 1);
 
-    const list = await runCli(["list", "--store", url]);
+    // a used code into a store that does not hold it: sent, refused
+    const elsewhere = `kv:${join(dir, "other.db")}`;
+    const used = await runCli([
+      "exchange",
+      "--code",
+      code,
+      ...client,
+      "--token-url",
+      server.url,
+      "--store",
+      elsewhere,
+    ]);
+    results.push(used);
+    assertFails(used, 1, "invalid_code");
+    assertEquals(server.stats().authorizationCode, 2);
+
+    const list = await runCli(["list", "--store", elsewhere]);
     results.push(list);
     assertOk(list);
     assertEquals(
       list.stdout.trimEnd().split("\n").length,
-      2,
+      1,
       "the failed exchange stored nothing",
     );
     assertNoSecrets(results, [

@@ -250,11 +250,22 @@ Deno.test("examples/deploy/main.ts connects a user and calls the API through cli
     );
     assertEquals(await callback.json(), { connected: "ada@example.com" });
 
+    // the callback replayed: the stored token, the code not sent again
     const reused = await fetch(
       `${base}oauth/callback?code=${code}&user=ada@example.com`,
     );
-    assertEquals(reused.status, 502);
-    await reused.body?.cancel();
+    assertEquals(await reused.json(), { connected: "ada@example.com" });
+    assertEquals(server.stats().authorizationCode, 1);
+    // replayed for another user: refused, nothing stored for them
+    const stolen = await fetch(
+      `${base}oauth/callback?code=${code}&user=mallory@example.com`,
+    );
+    assertEquals(stolen.status, 409);
+    await stolen.body?.cancel();
+    const mallory = await fetch(`${base}crm/me?user=mallory@example.com`);
+    assertEquals(mallory.status, 404);
+    await mallory.body?.cancel();
+    assertEquals(server.stats().authorizationCode, 1);
 
     const me = await fetch(`${base}crm/me?user=ada@example.com`);
     assertEquals(me.status, 200);

@@ -194,6 +194,26 @@ Deno.test("exchangeGrantToken: two clients on one Deno KV store, one request; th
   }
 });
 
+Deno.test("exchangeGrantToken: a code stored under another user is refused with CONFLICT, nothing sent, nothing stored", async () => {
+  await using s = await setup();
+  const code = s.server.issueGrantCode({ userName: USER });
+  const ada = await s.client.exchangeGrantToken(code, { userName: USER });
+  const error = await assertRejects(
+    () =>
+      s.clientWith().exchangeGrantToken(code, {
+        userName: "mallory@example.com",
+      }),
+    TokenStoreError,
+  );
+  assertEquals(error.code, "CONFLICT");
+  assert(error.message.includes('"mallory@example.com"'), error.message);
+  assert(!error.message.includes(code));
+  assertEquals(s.server.stats().authorizationCode, 1);
+  assertEquals((await s.store.getTokens()).map((t) => t.id), [ada.id]);
+  // without a user: the stored token
+  assertEquals((await s.clientWith().exchangeGrantToken(code)).id, ada.id);
+});
+
 Deno.test("exchangeGrantToken: a stored grant-only token holding the code is exchanged into that token", async () => {
   await using s = await setup({ latencyMs: 50 }, REAL);
   const code = s.server.issueGrantCode({ userName: USER });

@@ -5,6 +5,9 @@
  * @module
  */
 
+import { TokenStoreError } from "../errors.ts";
+import type { OAuthToken } from "../token.ts";
+
 /** Options of `client.getToken` and `client.getAccessToken`. */
 export interface GetTokenOptions {
   /**
@@ -36,6 +39,25 @@ export interface ExchangeOptions {
   userName?: string;
   /** The redirect URL the code was issued for. Default: the client's `redirectUrl`. */
   redirectUrl?: string;
+}
+
+/**
+ * The token an `exchangeGrantToken` call resolves: one stored under another
+ * user already held the code (the code was exchanged for that user: it is
+ * not sent again, and not handed to this one).
+ *
+ * @throws {TokenStoreError} `CONFLICT` when the users differ.
+ */
+export function exchangedFor(
+  token: OAuthToken,
+  options: ExchangeOptions,
+): OAuthToken {
+  const { userName } = options;
+  if (userName === undefined || token.userName === userName) return token;
+  throw new TokenStoreError(
+    "CONFLICT",
+    `Cannot exchange grant token for user "${userName}": token "${token.id}" of another user holds it already`,
+  );
 }
 
 /**

@@ -42,6 +42,10 @@ function fail(error: unknown): Response {
   if (error instanceof TokenStoreError && error.code === "INVALID_QUERY") {
     return Response.json({ error: "not_connected" }, { status: 404 });
   }
+  if (error instanceof TokenStoreError && error.code === "CONFLICT") {
+    // a grant token already exchanged for another user
+    return Response.json({ error: "conflict" }, { status: 409 });
+  }
   if (error instanceof OAuthError) {
     return Response.json({ error: error.code }, { status: 502 });
   }
