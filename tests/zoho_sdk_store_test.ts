@@ -22,6 +22,7 @@ import { OAuthToken } from "../core/token.ts";
 import { createZohoSdkStore } from "../stores/zoho_sdk.ts";
 import { setup, START, USER } from "./fixtures/client_setup.ts";
 import { DEFAULT_CLIENT } from "./fixtures/token_server.ts";
+import { sdkToken } from "./fixtures/zoho_sdk.ts";
 
 const REAL = {
   sleep: (ms: number) => new Promise<void>((done) => setTimeout(done, ms)),
@@ -29,16 +30,7 @@ const REAL = {
 
 /** An SDK token asking for `userName`'s token, as the SDK's builder makes one. */
 function askFor(userName: string): TS_SDK.OAuthToken {
-  return new TS_SDK.OAuthToken(
-    DEFAULT_CLIENT.clientId,
-    DEFAULT_CLIENT.clientSecret,
-    null,
-    null,
-    null,
-    null,
-    null,
-    new TS_SDK.UserSignature(userName),
-  );
+  return sdkToken(TS_SDK, { userName });
 }
 
 Deno.test("findToken: the SDK's own OAuthToken, refreshed once for 20 concurrent lookups, with the margin to live", async () => {
@@ -104,27 +96,9 @@ Deno.test("findToken: matches as the SDK's FileStore does (user, access token, g
     }),
   );
   const sdkStore = createZohoSdkStore({ client: s.client, sdk: TS_SDK });
-  const byAccess = new TS_SDK.OAuthToken(
-    null,
-    null,
-    null,
-    null,
-    null,
-    null,
-    "1000.a",
-    null,
-  );
+  const byAccess = sdkToken(TS_SDK, { accessToken: "1000.a" });
   assertEquals((await sdkStore.findToken(byAccess))?.getId(), stored.id);
-  const byRefresh = new TS_SDK.OAuthToken(
-    DEFAULT_CLIENT.clientId,
-    DEFAULT_CLIENT.clientSecret,
-    null,
-    stored.refreshToken!,
-    null,
-    null,
-    null,
-    null,
-  );
+  const byRefresh = sdkToken(TS_SDK, { refreshToken: stored.refreshToken! });
   assertEquals((await sdkStore.findToken(byRefresh))?.getId(), stored.id);
   assertEquals(await sdkStore.findToken(askFor("nobody@example.com")), null);
   assertEquals(s.server.stats().token, 0);
@@ -148,17 +122,7 @@ Deno.test("grant flow: a grant token the store has never seen is exchanged once 
   const stores = [s.client, s.clientWith(), s.clientWith()].map((client) =>
     createZohoSdkStore({ client, sdk: TS_SDK })
   );
-  const ask = () =>
-    new TS_SDK.OAuthToken(
-      DEFAULT_CLIENT.clientId,
-      DEFAULT_CLIENT.clientSecret,
-      code,
-      null,
-      DEFAULT_CLIENT.redirectUrl,
-      null,
-      null,
-      new TS_SDK.UserSignature(USER),
-    );
+  const ask = () => sdkToken(TS_SDK, { grantToken: code, userName: USER });
   const found = await Promise.all(
     stores.flatMap((sdkStore) =>
       [ask(), ask()].map((t) => sdkStore.findToken(t))
@@ -178,17 +142,7 @@ Deno.test("refresh-token flow: a refresh token the store does not hold is saved,
   await using s = await setup();
   const refreshToken = s.server.issueRefreshToken({ userName: USER });
   const sdkStore = createZohoSdkStore({ client: s.client, sdk: TS_SDK });
-  const ask = () =>
-    new TS_SDK.OAuthToken(
-      DEFAULT_CLIENT.clientId,
-      DEFAULT_CLIENT.clientSecret,
-      null,
-      refreshToken,
-      null,
-      null,
-      null,
-      new TS_SDK.UserSignature(USER),
-    );
+  const ask = () => sdkToken(TS_SDK, { refreshToken, userName: USER });
   const [a, b] = await Promise.all([
     sdkStore.findToken(ask()),
     sdkStore.findToken(ask()),
@@ -226,16 +180,10 @@ Deno.test("saveToken writes what the SDK saves (expiry string, API domain, user)
     "1000.b",
   );
   // a new one gets its id set, as the SDK's stores do
-  const fresh = new TS_SDK.OAuthToken(
-    null,
-    null,
-    null,
-    null,
-    null,
-    null,
-    "1000.x",
-    new TS_SDK.UserSignature("grace@example.com"),
-  );
+  const fresh = sdkToken(TS_SDK, {
+    accessToken: "1000.x",
+    userName: "grace@example.com",
+  });
   fresh.setExpiresIn(String(START + 3_600_000));
   await sdkStore.saveToken(fresh);
   assert(fresh.getId() !== null);
@@ -377,16 +325,7 @@ Deno.test("no secret in any error the bridge raises", async () => {
   const sdkStore = createZohoSdkStore({ client: s.client, sdk: TS_SDK });
   const secrets = [refreshToken, DEFAULT_CLIENT.clientSecret];
   const errors: unknown[] = [];
-  const bad = new TS_SDK.OAuthToken(
-    DEFAULT_CLIENT.clientId,
-    DEFAULT_CLIENT.clientSecret,
-    null,
-    refreshToken,
-    null,
-    null,
-    null,
-    new TS_SDK.UserSignature(USER),
-  );
+  const bad = sdkToken(TS_SDK, { refreshToken, userName: USER });
   bad.setExpiresIn("soon");
   await sdkStore.saveToken(bad).catch((error) => errors.push(error));
   await sdkStore.findTokenById("42").catch((error) => errors.push(error));
