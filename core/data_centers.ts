@@ -1,6 +1,6 @@
 /**
- * Zoho data centers: the accounts server's token endpoint and the API domain
- * of each.
+ * Zoho data centers: the accounts server's authorization and token
+ * endpoints and the API domain of each.
  *
  * @example Look up a data center
  * ```ts
@@ -8,6 +8,7 @@
  * import { DATA_CENTERS } from "@tokenstore/tokenstore";
  *
  * assertEquals(DATA_CENTERS.EU.tokenUrl, "https://accounts.zoho.eu/oauth/v2/token");
+ * assertEquals(DATA_CENTERS.EU.authorizeUrl, "https://accounts.zoho.eu/oauth/v2/auth");
  * assertEquals(DATA_CENTERS.EU.apiDomain, "https://www.zohoapis.eu");
  * ```
  *
@@ -21,6 +22,8 @@ export type DataCenter = "US" | "EU" | "IN" | "CN" | "JP" | "AU" | "CA" | "SA";
 export interface DataCenterInfo {
   /** The accounts server, e.g. `https://accounts.zoho.com`. */
   readonly accountsUrl: string;
+  /** The OAuth authorization endpoint, e.g. `https://accounts.zoho.com/oauth/v2/auth`. */
+  readonly authorizeUrl: string;
   /** The OAuth token endpoint, e.g. `https://accounts.zoho.com/oauth/v2/token`. */
   readonly tokenUrl: string;
   /** The token revocation endpoint: the token endpoint + `/revoke`. */
@@ -33,6 +36,7 @@ function dataCenter(accountsUrl: string, apiDomain: string): DataCenterInfo {
   const tokenUrl = `${accountsUrl}/oauth/v2/token`;
   return Object.freeze({
     accountsUrl,
+    authorizeUrl: `${accountsUrl}/oauth/v2/auth`,
     tokenUrl,
     revokeUrl: `${tokenUrl}/revoke`,
     apiDomain,

@@ -42,6 +42,18 @@ export interface TokenClientOptions {
   /** Revocation endpoint. Default: the token URL + `/revoke`. */
   revokeUrl?: string | URL;
   /**
+   * Authorization endpoint `client.authorize` sends users to. Default: the
+   * data center's `<accountsUrl>/oauth/v2/auth`; with a `tokenUrl` and no
+   * `authorizeUrl`, `authorize` is unavailable.
+   */
+  authorizeUrl?: string | URL;
+  /**
+   * Origins (`https://host[:port]`) `client.fetch` may send a token's access
+   * token to, besides the origin of the token's `apiDomain`. When set, a
+   * token without an `apiDomain` goes only to these.
+   */
+  allowedOrigins?: string[];
+  /**
    * Refresh this long before expiry. Default 60 000 ms. A token living
    * shorter than twice this is refreshed at half its lifetime.
    */
@@ -100,6 +112,12 @@ export interface ResolvedClientOptions {
   redirectUrl?: string;
   tokenUrl: string;
   revokeUrl: string;
+  /** `authorizeUrl`, or the data center's; `undefined` for a `tokenUrl` without one. */
+  authorizeUrl: string | undefined;
+  /** The data center, when the client uses one (no `tokenUrl`): tokens are routed to theirs. */
+  dataCenter: DataCenter | undefined;
+  /** `allowedOrigins` as origins, if given. */
+  allowedOrigins: readonly string[] | undefined;
   skewMs: number;
   authScheme: string;
   endpoint: EndpointConfig;
@@ -178,6 +196,13 @@ export function resolveClientOptions(
     revokeUrl: options.revokeUrl === undefined
       ? `${tokenUrl.replace(/\/+$/, "")}/revoke`
       : httpUrl("revokeUrl", options.revokeUrl),
+    authorizeUrl: options.authorizeUrl !== undefined
+      ? httpUrl("authorizeUrl", options.authorizeUrl)
+      : options.tokenUrl === undefined
+      ? DATA_CENTERS[dataCenter].authorizeUrl
+      : undefined,
+    dataCenter: options.tokenUrl === undefined ? dataCenter : undefined,
+    allowedOrigins: origins("allowedOrigins", options.allowedOrigins),
     skewMs: nonNegative("refreshSkewMs", options.refreshSkewMs, 60_000),
     authScheme,
     endpoint: {
@@ -219,6 +244,35 @@ export function resolveClientOptions(
     cache: cacheOptions(options.cache),
     customSleep: options.sleep !== undefined,
   };
+}
+
+function origins(
+  name: string,
+  value: string[] | undefined,
+): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) {
+    throw new TypeError(
+      `Invalid TokenClient option "${name}": expected an array of origins`,
+    );
+  }
+  return Object.freeze(value.map((entry, index) => {
+    let url: URL | undefined;
+    try {
+      url = typeof entry === "string" ? new URL(entry) : undefined;
+    } catch {
+      url = undefined;
+    }
+    if (
+      url === undefined ||
+      (url.protocol !== "https:" && url.protocol !== "http:")
+    ) {
+      throw new TypeError(
+        `Invalid TokenClient option "${name}": entry ${index} is not an http(s) URL`,
+      );
+    }
+    return url.origin;
+  }));
 }
 
 function cacheOptions(
