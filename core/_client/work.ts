@@ -192,11 +192,18 @@ export class RefreshWork {
   /**
    * Exchanges `code`, a grant token no stored token holds yet, with the
    * client's credentials and saves the result under `options.userName`;
-   * `lease` is the held exchange lease, renewed before the request.
+   * `lease` is the held exchange lease, renewed before the request. A PKCE
+   * `codeVerifier` is sent with it; `apiDomain` (the data center the code
+   * comes from) routes the request and is kept unless the answer names one.
    */
   async exchangeCode(
     code: string,
-    options: { userName?: string; redirectUrl?: string },
+    options: {
+      userName?: string;
+      redirectUrl?: string;
+      codeVerifier?: string;
+      apiDomain?: string;
+    },
     lease?: HeldLease,
   ): Promise<WorkResult> {
     const { clientId, clientSecret, redirectUrl } = this.#config;
@@ -207,15 +214,21 @@ export class RefreshWork {
         clientSecret,
         redirectUrl: options.redirectUrl ?? redirectUrl,
         grantToken: code,
+        apiDomain: options.apiDomain,
       }),
       lease,
+      options.codeVerifier,
     );
   }
 
-  /** Exchanges the token's grant token (a single-use code) and saves the result. */
+  /**
+   * Exchanges the token's grant token (a single-use code) and saves the
+   * result; `codeVerifier` is sent as PKCE's `code_verifier` when given.
+   */
   async exchange(
     token: OAuthToken,
     lease?: HeldLease,
+    codeVerifier?: string,
   ): Promise<WorkResult> {
     const started = Date.now();
     const { clientId, clientSecret, redirectUrl } = this.#credentials(token);
@@ -229,8 +242,9 @@ export class RefreshWork {
           client_id: clientId,
           client_secret: clientSecret,
           redirect_uri: redirectUrl,
+          code_verifier: codeVerifier,
         },
-        secrets: [token.grantToken, clientSecret],
+        secrets: [token.grantToken, clientSecret, codeVerifier],
         // a code is single-use: sent twice, the server may revoke its tokens
         resendUnknown: false,
         beforeSend: this.#covering(lease),
