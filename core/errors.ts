@@ -72,6 +72,13 @@ export interface OAuthErrorOptions extends ErrorOptions {
   description?: string;
   /** The HTTP status of the response, if there was one. */
   status?: number;
+  /**
+   * The whole message, for an error that did not come from the token
+   * endpoint: one the authorization server sent to the callback, or a
+   * refusal decided before any request. Default: `Token endpoint answered
+   * "<code>"`, with the status and description.
+   */
+  message?: string;
 }
 
 /**
@@ -106,9 +113,10 @@ export class OAuthError extends Error {
     const status = options.status !== undefined
       ? ` (HTTP ${options.status})`
       : "";
-    super(`Token endpoint answered "${code}"${status}${detail}`, {
-      cause: options.cause,
-    });
+    super(
+      options.message ?? `Token endpoint answered "${code}"${status}${detail}`,
+      { cause: options.cause },
+    );
     this.name = "OAuthError";
     this.code = code;
     this.description = options.description;

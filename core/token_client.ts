@@ -46,6 +46,12 @@ import {
 import { refreshRejected } from "./_client/cooldown.ts";
 import { EventsObserver } from "./_client/events.ts";
 import {
+  type Authorization,
+  type AuthorizeOptions,
+  type CallbackResult,
+  Connector,
+} from "./_connect/connector.ts";
+import {
   resolveClientOptions,
   type RetryOptions,
   type TokenClientOptions,
@@ -63,6 +69,9 @@ import { TokenStoreError } from "./errors.ts";
 
 export { TokenClientEventTarget };
 export type {
+  Authorization,
+  AuthorizeOptions,
+  CallbackResult,
   ExchangeOptions,
   GetTokenOptions,
   RefreshOptions,
@@ -115,6 +124,7 @@ export class TokenClient extends TokenClientEventTarget {
    */
   readonly store: TokenStore;
   #pipeline: Pipeline;
+  #connector: Connector;
 
   /**
    * Creates a client.
@@ -129,6 +139,12 @@ export class TokenClient extends TokenClientEventTarget {
     this.revokeUrl = resolved.revokeUrl;
     this.store = resolved.store;
     this.#pipeline = createPipeline(resolved, [new EventsObserver(this)]);
+    this.#connector = new Connector({
+      ...resolved,
+      now: resolved.endpoint.now,
+      lock: resolved.store.lock,
+      work: this.#pipeline.work,
+    });
   }
 
   /**
@@ -280,6 +296,81 @@ export class TokenClient extends TokenClientEventTarget {
       (lease) => work.exchangeCode(code, options, lease),
     );
     return exchangedFor(token, options);
+  }
+
+  /**
+   * Starts connecting a user (authorization code flow with PKCE S256):
+   * resolves the provider's authorization URL to redirect the browser to,
+   * and the state cookie to set with that redirect. The cookie carries the
+   * state and the PKCE verifier sealed with a key derived from the client
+   * secret (`HttpOnly; SameSite=Lax; Path=/; Max-Age=600`, `Secure` with a
+   * `__Host-` name unless the redirect URL is `http:` on a loopback host):
+   * nothing is kept in memory, so the callback may reach any process or
+   * isolate. With Zoho the scopes are joined with `,` and the URL asks for
+   * `access_type=offline` and `prompt=consent`.
+   *
+   * @example Redirect a user to Zoho's consent page
+   * ```ts
+   * import { MemoryTokenStore, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const client = new TokenClient({
+   *   store: new MemoryTokenStore(), clientId: "1000.C", clientSecret: "s",
+   *   redirectUrl: "https://app.example.com/callback", dataCenter: "EU",
+   * });
+   * const { url, cookie } = await client.authorize({ scope: ["ZohoCRM.users.READ", "ZohoCRM.modules.ALL"], userName: "ada@example.com" });
+   * assertEquals(url.origin + url.pathname, "https://accounts.zoho.eu/oauth/v2/auth");
+   * assertEquals(url.searchParams.get("scope"), "ZohoCRM.users.READ,ZohoCRM.modules.ALL");
+   * assertEquals(url.searchParams.get("code_challenge_method"), "S256");
+   * assertEquals(cookie.startsWith("__Host-tokenstore_state="), true);
+   * // answer: new Response(null, { status: 302, headers: { location: url.href, "set-cookie": cookie } })
+   * ```
+   *
+   * @param options `scope`, and `redirectUrl`, `userName`, `params` if needed.
+   * @returns The authorization URL and the state cookie.
+   * @throws {TypeError} When an option is invalid, or the client has no authorization URL.
+   */
+  async authorize(options: AuthorizeOptions): Promise<Authorization> {
+    return await this.#connector.authorize(options);
+  }
+
+  /**
+   * Completes a connection: checks the callback request the provider sent
+   * the user back with, exchanges its code (with the PKCE verifier) at the
+   * user's data center, and saves the token with the user's name, the
+   * redirect URL and its API domain. Before anything is sent it refuses
+   * with `OAuthError` `"invalid_state"` a callback whose state is missing,
+   * differs from the cookie's, was not made by this client, is older than
+   * 10 minutes, or was used before (single use across every process sharing
+   * the store); with the provider's `error` (e.g. `"access_denied"`); and
+   * with `"invalid_request"` one naming an accounts server that is neither
+   * a Zoho data center's nor the token URL's.
+   *
+   * @example A callback whose state does not match is refused, nothing sent
+   * ```ts
+   * import { MemoryTokenStore, OAuthError, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals, assertRejects } from "@std/assert";
+   *
+   * let sent = 0;
+   * const fetch = () => (sent++, Promise.resolve(Response.json({})));
+   * const client = new TokenClient({
+   *   store: new MemoryTokenStore(), clientId: "1000.C", clientSecret: "s",
+   *   redirectUrl: "https://app.example.com/callback", fetch,
+   * });
+   * const { cookie } = await client.authorize({ scope: "ZohoCRM.users.READ" });
+   * const request = new Request("https://app.example.com/callback?code=1000.c&state=forged", {
+   *   headers: { cookie: cookie.split(";")[0] },
+   * });
+   * const error = await assertRejects(() => client.handleCallback(request), OAuthError);
+   * assertEquals([error.code, sent], ["invalid_state", 0]);
+   * ```
+   *
+   * @param request The callback request, with its `Cookie` header.
+   * @returns The stored token, and the `Set-Cookie` value that clears the state cookie.
+   * @throws {OAuthError} `invalid_state`, the provider's error, `invalid_request`, or what the token endpoint answered.
+   */
+  async handleCallback(request: Request): Promise<CallbackResult> {
+    return await this.#connector.handleCallback(request);
   }
 
   /**
