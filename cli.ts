@@ -10,7 +10,8 @@
  * (`--unstable-kv` is needed for `kv:` stores only.)
  *
  * Commands: `list`, `show <id>`, `delete <id>`, `purge --yes`,
- * `migrate --from URL --to URL`, `exchange --code CODE ...`, `refresh <id>`,
+ * `migrate --from URL --to URL`, `exchange --code CODE ...`,
+ * `connect --user NAME ...`, `refresh <id>`,
  * `revoke <id>`, `rekey`, `help [command]`. `--store` defaults to the
  * `TOKEN_STORE_URL` environment variable. Exit codes: 0 on success, 1 on
  * failure, 2 on bad usage; errors are one line on standard error. Secret
@@ -41,6 +42,7 @@ import {
   resolveIo,
   urlSecrets,
 } from "./_cli/context.ts";
+import { connect } from "./_cli/connect.ts";
 import { migrate } from "./_cli/migrate.ts";
 import { exchange, refresh, revoke } from "./_cli/oauth.ts";
 import { rekey } from "./_cli/rekey.ts";
@@ -55,6 +57,7 @@ const COMMANDS: readonly Command[] = [
   purge,
   migrate,
   exchange,
+  connect,
   refresh,
   revoke,
   rekey,

@@ -15,14 +15,16 @@ import { PROGRAM } from "./command.ts";
 import { type Context, noPositionals, oneId, withStore } from "./context.ts";
 import { expiryText } from "./format.ts";
 
-const ENDPOINT_OPTIONS = {
+/** The options naming the client and its endpoint. */
+export const ENDPOINT_OPTIONS = {
   "client-id": "string",
   "client-secret": "string",
   dc: "string",
   "token-url": "string",
 } as const;
 
-function endpointHelp(dcDefault: string): string {
+/** The help of {@linkcode ENDPOINT_OPTIONS}' `--dc` and `--token-url`. */
+export function endpointHelp(dcDefault: string): string {
   return `  --dc DC                Zoho data center: ${
     Object.keys(DATA_CENTERS).join(", ")
   }
@@ -40,12 +42,16 @@ const CREDENTIAL_HELP =
   --client-secret SECRET OAuth client secret (default: the stored token's, then
                          TOKENSTORE_CLIENT_SECRET)`;
 
-function option(ctx: Context, name: string): string | undefined {
+/** The value of string option `--name`, if given. */
+export function option(ctx: Context, name: string): string | undefined {
   return ctx.args.values[name] as string | undefined;
 }
 
 /** The data center named by `--dc`, or the one of an API domain. */
-function dataCenter(ctx: Context, apiDomain?: string): DataCenter | undefined {
+export function dataCenter(
+  ctx: Context,
+  apiDomain?: string,
+): DataCenter | undefined {
   const dc = option(ctx, "dc");
   if (dc !== undefined) {
     const upper = dc.toUpperCase();
@@ -66,18 +72,24 @@ function dataCenter(ctx: Context, apiDomain?: string): DataCenter | undefined {
   return found?.[0] as DataCenter | undefined;
 }
 
-function tokenUrl(ctx: Context): string | undefined {
-  const url = option(ctx, "token-url");
+/** `--token-url`, checked. */
+export function tokenUrl(ctx: Context): string | undefined {
+  return httpOption(ctx, "token-url");
+}
+
+/** The http(s) URL option `--name`, checked, if given. */
+export function httpOption(ctx: Context, name: string): string | undefined {
+  const url = option(ctx, name);
   if (url === undefined) return undefined;
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError('Option "--token-url" is not a URL', ctx.command);
+    throw new UsageError(`Option "--${name}" is not a URL`, ctx.command);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
     throw new UsageError(
-      'Option "--token-url" must be an http(s) URL',
+      `Option "--${name}" must be an http(s) URL`,
       ctx.command,
     );
   }
@@ -89,7 +101,10 @@ function tokenUrl(ctx: Context): string | undefined {
  * background (a store outage): the process exits right after, so they must
  * land first. A save that gave up fails the command.
  */
-async function persisted<T>(client: TokenClient, work: Promise<T>): Promise<T> {
+export async function persisted<T>(
+  client: TokenClient,
+  work: Promise<T>,
+): Promise<T> {
   let failure: unknown;
   const onFailed: EventListener = (event) => {
     failure ??= (event as CustomEvent<{ error: unknown }>).detail.error;
