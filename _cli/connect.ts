@@ -117,12 +117,12 @@ ${endpointHelp("US")}`,
         scope,
         userName: user,
       });
-      ctx.print(
-        `Open this URL in a browser to connect "${user}":\n${authorization.href}`,
-      );
       const token = await persisted(
         client,
-        awaitCallback(client, redirect, cookie.split(";")[0]),
+        awaitCallback(client, redirect, cookie.split(";")[0], () =>
+          ctx.print(
+            `Open this URL in a browser to connect "${user}":\n${authorization.href}`,
+          )),
       );
       ctx.print(
         `Stored token "${token.id}" for "${token.userName}": access token expires ${
@@ -135,13 +135,15 @@ ${endpointHelp("US")}`,
 };
 
 /**
- * Listens on `redirect`'s loopback port until a callback there completes
- * (or is refused: the error ends the command), then stops.
+ * Listens on `redirect`'s loopback port (calling `listening` once it does)
+ * until a callback there completes, or is refused: the error ends the
+ * command. Then stops.
  */
 async function awaitCallback(
   client: TokenClient,
   redirect: URL,
   cookie: string,
+  listening: () => void,
 ) {
   const controller = new AbortController();
   const { promise, resolve, reject } = Promise.withResolvers<
@@ -155,7 +157,7 @@ async function awaitCallback(
     hostname: redirect.hostname.replace(/^\[|\]$/g, ""),
     port: Number(redirect.port),
     signal: controller.signal,
-    onListen: () => {},
+    onListen: listening,
   }, async (request) => {
     const url = new URL(request.url);
     if (url.pathname !== redirect.pathname) {
