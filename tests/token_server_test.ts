@@ -47,6 +47,11 @@ Deno.test("token server: authorization_code grant issues tokens once per code", 
     reuseDetected: 0,
     familiesRevoked: 0,
     lost: 0,
+    authorizePage: 0,
+    consentAllowed: 0,
+    consentDenied: 0,
+    authorizeRefused: 0,
+    pkceFailures: 0,
   });
   assertEquals(server.requests.map((r) => r.outcome), [
     "issued",
