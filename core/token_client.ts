@@ -469,6 +469,14 @@ export class TokenClient extends TokenClientEventTarget {
    * another process refreshed is picked up. A path starting with `/` is
    * resolved against the token's `apiDomain`.
    *
+   * The access token goes only to the origin of the token's `apiDomain` or
+   * to one in `allowedOrigins`; a token without an `apiDomain` goes to any
+   * `https:` origin (or `http:` on a loopback host) unless `allowedOrigins`
+   * is set, then only to those. Any other URL is a `TypeError` before the
+   * request is sent. Redirects are followed as `fetch` follows them, but the
+   * `Authorization` header goes only to those origins: a redirect elsewhere
+   * is followed without it.
+   *
    * @example Usage
    * ```ts
    * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
@@ -487,6 +495,7 @@ export class TokenClient extends TokenClientEventTarget {
    * @param input The URL or request.
    * @param init Request options and `token`, the query of the token to use.
    * @returns The response.
+   * @throws {TypeError} When the token may not be sent to the URL's origin.
    */
   async fetch(
     input: string | URL | Request,

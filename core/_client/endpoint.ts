@@ -12,6 +12,7 @@ import { redact, scrub } from "../_redact.ts";
 import { retry } from "../_retry.ts";
 import { OAuthError, RateLimitError, TokenRevokedError } from "../errors.ts";
 import { MAX_EXPIRES_AT } from "../token.ts";
+import { storableApiDomain } from "./origins.ts";
 
 /** How the client reaches the endpoint; every field resolved. */
 export interface EndpointConfig {
@@ -33,6 +34,7 @@ export interface TokenGrant {
   /** The lifetime the server gave, ms. */
   lifetimeMs: number;
   refreshToken?: string;
+  /** `api_domain`, only when it is `https:` (or `http:` on a loopback host). */
   apiDomain?: string;
 }
 
@@ -327,9 +329,9 @@ function parseGrant(json: Record<string, unknown>, now: number): TokenGrant {
   if (typeof json.refresh_token === "string" && json.refresh_token !== "") {
     grant.refreshToken = json.refresh_token;
   }
-  if (typeof json.api_domain === "string" && json.api_domain !== "") {
-    grant.apiDomain = json.api_domain;
-  }
+  // Not https (or loopback http): not stored, so access tokens never follow it.
+  const apiDomain = storableApiDomain(json.api_domain);
+  if (apiDomain !== undefined) grant.apiDomain = apiDomain;
   return grant;
 }
 

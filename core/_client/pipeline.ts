@@ -12,6 +12,7 @@ import { RefreshCooldown } from "./cooldown.ts";
 import { RefreshCoordinator } from "./coordinator.ts";
 import { Observers, type PipelineObserver } from "./observer.ts";
 import type { ResolvedClientOptions } from "./options.ts";
+import { OriginPolicy } from "./origins.ts";
 import { Persister } from "./persist.ts";
 import { TokenReader } from "./reader.ts";
 import { RotationState } from "./rotation.ts";
@@ -94,6 +95,7 @@ export function createPipeline(
     coordinator,
     cooldown,
     reader,
+    origins: new OriginPolicy(options.allowedOrigins),
   };
   return { reader, coordinator, work, fetch };
 }

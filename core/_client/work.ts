@@ -16,6 +16,7 @@ import { type Outcome, outcomeOf, type PipelineObserver } from "./observer.ts";
 import type { Persister } from "./persist.ts";
 import type { TokenReader } from "./reader.ts";
 import type { RotationState } from "./rotation.ts";
+import { storableApiDomain } from "./origins.ts";
 import type { EndpointRouter } from "./routing.ts";
 import {
   type EndpointConfig,
@@ -327,13 +328,17 @@ export class RefreshWork {
     }
   }
 
-  /** Saves the grant into the stored token, keeping its id and other fields. */
+  /**
+   * Saves the grant into the stored token, keeping its id and other fields;
+   * an `api_domain` that is not `https:` (or loopback `http:`) is not stored:
+   * the token keeps its previous one.
+   */
   async #persist(token: OAuthToken, grant: TokenGrant): Promise<WorkResult> {
     const fresh = token.with({
       accessToken: grant.accessToken,
       expiresAt: grant.expiresAt,
       refreshToken: grant.refreshToken ?? token.refreshToken,
-      apiDomain: grant.apiDomain ?? token.apiDomain,
+      apiDomain: storableApiDomain(grant.apiDomain) ?? token.apiDomain,
     });
     const result = await this.#config.persister.save(fresh, token);
     this.#config.reader.issued(result.token, grant.lifetimeMs);
