@@ -7,6 +7,7 @@
  * @module
  */
 
+import { isLoopbackHost } from "../core/_client/origins.ts";
 import { OAuthError } from "../core/errors.ts";
 import { TokenClient } from "../core/token_client.ts";
 import { UsageError } from "./args.ts";
@@ -27,7 +28,6 @@ import {
 const DEFAULT_REDIRECT = "http://localhost:8000/callback";
 /** How long the command waits for the callback (the state's lifetime). */
 const WAIT_MS = 600_000;
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
 
 /** `connect --user NAME [--scope S] ...`. */
 export const connect: Command = {
@@ -84,7 +84,7 @@ ${endpointHelp("US")}`,
       httpOption(ctx, "redirect-url") ?? DEFAULT_REDIRECT,
     );
     if (
-      redirect.protocol !== "http:" || !LOOPBACK.test(redirect.hostname) ||
+      redirect.protocol !== "http:" || !isLoopbackHost(redirect.hostname) ||
       redirect.port === ""
     ) {
       throw new UsageError(

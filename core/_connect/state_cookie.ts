@@ -11,6 +11,7 @@
  * @module
  */
 
+import { isLoopbackHost } from "../_client/origins.ts";
 import { fromBase64, toBase64Url } from "../_crypto/aes.ts";
 
 /** How long a state is good for, in ms (and the cookie's `Max-Age`). */
@@ -32,11 +33,10 @@ export interface SealedState {
 
 const COOKIE = "tokenstore_state";
 const SECURE_COOKIE = `__Host-${COOKIE}`;
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
 
 /** Whether `url` is `http:` on a loopback host. */
 export function isLoopbackHttp(url: URL): boolean {
-  return url.protocol === "http:" && LOOPBACK.test(url.hostname);
+  return url.protocol === "http:" && isLoopbackHost(url.hostname);
 }
 
 /** The cookie's name for a flow that comes back to `redirectUrl`. */
