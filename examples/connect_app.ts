@@ -57,7 +57,8 @@ function page(body: string, status = 200, headers: HeadersInit = {}) {
       status,
       headers: {
         "content-type": "text/html; charset=utf-8",
-        "content-security-policy": "default-src 'none'; form-action 'self'",
+        // no form-action: Chromium applies it to the redirect to the provider
+        "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
         ...headers,
       },
     },
