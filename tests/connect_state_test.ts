@@ -7,6 +7,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import { DATA_CENTERS } from "../core/data_centers.ts";
 import { OAuthError } from "../core/errors.ts";
 import { TokenClient, type TokenClientOptions } from "../core/token_client.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";
@@ -252,4 +253,31 @@ Deno.test("handleCallback: a request without a code, or not a Request, is refuse
     TypeError,
   );
   assertEquals(sent, []);
+});
+
+Deno.test("every data center has its authorization URL, and a client of each sends users there", async () => {
+  const hosts = {
+    US: "accounts.zoho.com",
+    EU: "accounts.zoho.eu",
+    IN: "accounts.zoho.in",
+    CN: "accounts.zoho.com.cn",
+    JP: "accounts.zoho.jp",
+    AU: "accounts.zoho.com.au",
+    CA: "accounts.zohocloud.ca",
+    SA: "accounts.zoho.sa",
+  } as const;
+  assertEquals(Object.keys(DATA_CENTERS).sort(), Object.keys(hosts).sort());
+  for (const [dc, host] of Object.entries(hosts)) {
+    const info = DATA_CENTERS[dc as keyof typeof hosts];
+    assertEquals(info.authorizeUrl, `https://${host}/oauth/v2/auth`);
+    const { client } = recording({ dataCenter: dc as keyof typeof hosts });
+    const { url } = await client.authorize({ scope: "ZohoCRM.users.READ" });
+    assertEquals(url.origin + url.pathname, info.authorizeUrl);
+  }
+  // an explicit authorizeUrl wins
+  const { client } = recording({
+    authorizeUrl: "https://login.example.com/auth",
+  });
+  const { url } = await client.authorize({ scope: "x" });
+  assertEquals(url.origin, "https://login.example.com");
 });
