@@ -59,6 +59,7 @@ export * from "./core/errors.ts";
 export * from "./core/id.ts";
 export * from "./core/token.ts";
 export * from "./core/token_store.ts";
+export * from "./core/token_status.ts";
 export * from "./core/data_centers.ts";
 export * from "./core/token_client.ts";
 export * from "./core/encrypted_token_store.ts";

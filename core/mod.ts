@@ -56,6 +56,7 @@ export * from "./errors.ts";
 export * from "./id.ts";
 export * from "./token.ts";
 export * from "./token_store.ts";
+export * from "./token_status.ts";
 export * from "./data_centers.ts";
 export * from "./token_client.ts";
 export * from "./encrypted_token_store.ts";

@@ -42,6 +42,8 @@ export interface TokenClientEventMap {
   persistfailed: { id?: string; error: unknown };
   /** The token endpoint rate-limited a request. */
   ratelimited: { id?: string; retryAfterMs?: number };
+  /** A token whose status was `failing` or `revoked` refreshed, or was authorised again. */
+  recovered: { id: string };
 }
 
 /**

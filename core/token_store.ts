@@ -12,7 +12,8 @@
  *
  * @example Plan a query
  * ```ts
- * import { assertEquals } from "@std/assert";
+ * import type { TokenStatusStore } from "./token_status.ts";
+import { assertEquals } from "@std/assert";
  * import { planQuery } from "@tokenstore/tokenstore";
  *
  * const plan = planQuery({ userName: "ada@example.com", clientId: "1000.C" });
@@ -114,6 +115,11 @@ export interface TokenStore {
   findTokenById(id: string): Promise<OAuthToken | null>;
   /** Cross-process leases; stores shared across processes provide it. */
   readonly lock?: TokenLock;
+  /**
+   * Token statuses, kept beside the tokens (every built-in store provides
+   * it); a token's status is removed with the token.
+   */
+  readonly status?: TokenStatusStore;
   /** Releases the store's resources. */
   close?(): Promise<void>;
 }
