@@ -12,8 +12,7 @@
  *
  * @example Plan a query
  * ```ts
- * import type { TokenStatusStore } from "./token_status.ts";
-import { assertEquals } from "@std/assert";
+ * import { assertEquals } from "@std/assert";
  * import { planQuery } from "@tokenstore/tokenstore";
  *
  * const plan = planQuery({ userName: "ada@example.com", clientId: "1000.C" });
@@ -27,6 +26,7 @@ import { assertEquals } from "@std/assert";
  */
 
 import { TokenStoreError } from "./errors.ts";
+import type { TokenStatusStore } from "./token_status.ts";
 import { readField } from "./_read_field.ts";
 import { OAuthToken, type OAuthTokenInit, validateField } from "./token.ts";
 
