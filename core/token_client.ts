@@ -46,6 +46,11 @@ import {
 import { refreshRejected } from "./_client/cooldown.ts";
 import { EventsObserver } from "./_client/events.ts";
 import {
+  keepAlive,
+  type KeepAliveOptions,
+  type KeepAliveReport,
+} from "./_client/keep_alive.ts";
+import {
   type Authorization,
   type AuthorizeOptions,
   type CallbackResult,
@@ -65,6 +70,7 @@ import {
   type TokenClientListener,
 } from "./token_client_events.ts";
 import type { TokenQuery, TokenStore } from "./token_store.ts";
+import type { TokenStatus } from "./token_status.ts";
 import { TokenStoreError } from "./errors.ts";
 
 export { TokenClientEventTarget };
@@ -74,6 +80,8 @@ export type {
   CallbackResult,
   ExchangeOptions,
   GetTokenOptions,
+  KeepAliveOptions,
+  KeepAliveReport,
   RefreshOptions,
   RetryOptions,
   TokenCacheOptions,
@@ -89,7 +97,7 @@ export type {
  * {@linkcode TokenStore}, with exactly one refresh per expiry.
  *
  * It is an `EventTarget`: `"refresh"`, `"refresherror"`, `"revoked"`,
- * `"persistfailed"` and `"ratelimited"` are `CustomEvent`s whose `detail`
+ * `"persistfailed"`, `"ratelimited"` and `"recovered"` are `CustomEvent`s whose `detail`
  * ({@linkcode TokenClientEventMap}) holds no secret; listeners are typed by
  * event name.
  *
@@ -538,13 +546,14 @@ export class TokenClient extends TokenClientEventTarget {
       );
     }
     this.#pipeline.reader.forget(id);
+    this.#pipeline.status?.forget(id);
   }
 
   /**
    * Resolves once every refresh running ahead of expiry in the background
-   * has ended and every save of issued tokens still retried (through a
-   * store outage) has landed or given up. Call it before closing the store
-   * or exiting a script.
+   * has ended, every save of issued tokens still retried (through a store
+   * outage) has landed or given up, and every status record has been
+   * written. Call it before closing the store or exiting a script.
    *
    * @example Usage
    * ```ts
@@ -562,6 +571,106 @@ export class TokenClient extends TokenClientEventTarget {
    * ```
    */
   async flush(): Promise<void> {
-    await this.#pipeline.coordinator.settled();
+    await this.#pipeline.settled();
+  }
+
+  /**
+   * The health of the token matching `query` (design "Health"), as the store
+   * keeps it for every process: `"ok"`, `"failing"` (with the consecutive
+   * `failures` and the `lastError` code) or `"revoked"` (the user must
+   * authorise again); `null` when nothing is recorded yet or the store
+   * keeps no statuses. Every exchange and refresh of a client records it.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * await store.saveToken(new OAuthToken({ userName: "ada", refreshToken: "1000.r" }));
+   * const answer = { access_token: "1000.a", expires_in: 3600, refresh_token_expires_in: 7_776_000 };
+   * const fetch = () => Promise.resolve(Response.json(answer));
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch, now: () => 1_800_000_000_000 });
+   * await client.refresh({ userName: "ada" });
+   * const status = await client.status({ userName: "ada" });
+   * assertEquals([status?.state, status?.failures, status?.lastRefreshAt], ["ok", 0, 1_800_000_000_000]);
+   * assertEquals(status?.refreshTokenExpiresAt, 1_800_000_000_000 + 7_776_000_000);
+   * ```
+   *
+   * @param query Which token, by the store's matching rules.
+   * @returns Its status, or `null`.
+   * @throws {TokenStoreError} `INVALID_QUERY` when no token matches.
+   */
+  async status(query: TokenQuery): Promise<TokenStatus | null> {
+    const { reader, status } = this.#pipeline;
+    const { id } = await reader.find(reader.lookup(query));
+    if (this.store.status === undefined) return null;
+    await status?.pending(id!);
+    return await this.store.status.get(id!);
+  }
+
+  /**
+   * The statuses of every stored token that has one (see
+   * {@linkcode TokenClient.prototype.status}); `[]` when the store keeps
+   * none.
+   *
+   * @example Find the users who must authorise again
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient, TokenRevokedError } from "@tokenstore/tokenstore";
+   * import { assertEquals, assertRejects } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * await store.saveToken(new OAuthToken({ userName: "ada", refreshToken: "1000.r" }));
+   * const fetch = () => Promise.resolve(Response.json({ error: "invalid_code" })); // Zoho: the refresh token is dead
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
+   * await assertRejects(() => client.refresh({ userName: "ada" }), TokenRevokedError);
+   * const revoked = (await client.statuses()).filter((s) => s.state === "revoked");
+   * assertEquals(revoked.length, 1);
+   * ```
+   *
+   * @returns The statuses.
+   */
+  async statuses(): Promise<TokenStatus[]> {
+    const { status } = this.#pipeline;
+    if (this.store.status === undefined) return [];
+    await status?.settled();
+    const [tokens, statuses] = await Promise.all([
+      this.store.getTokens(),
+      this.store.status.list(),
+    ]);
+    const ids = new Set(tokens.map((token) => token.id));
+    return statuses.filter((s) => ids.has(s.id));
+  }
+
+  /**
+   * Refreshes every stored token with a refresh token that was not
+   * refreshed for `idleMs` (or has no status), or whose refresh token
+   * expires within `refreshTokenMarginMs`, skipping `revoked` ones: it
+   * keeps refresh tokens that expire when idle alive, and finds revoked
+   * users before they next call (run it daily, e.g. with `Deno.cron`). At
+   * most `concurrency` refreshes run at once, under the same leases as any
+   * refresh: two runs at once, in any processes, refresh each token once. A
+   * refresh's failure is counted, not thrown.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryTokenStore, OAuthToken, TokenClient } from "@tokenstore/tokenstore";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const store = new MemoryTokenStore();
+   * await store.saveToken(new OAuthToken({ userName: "ada", refreshToken: "1000.r" }));
+   * await store.saveToken(new OAuthToken({ userName: "bob", accessToken: "1000.b", expiresAt: Date.now() + 3_600_000 }));
+   * const fetch = () => Promise.resolve(Response.json({ access_token: "1000.a", expires_in: 3600 }));
+   * const client = new TokenClient({ store, clientId: "1000.C", clientSecret: "s", fetch });
+   * // bob has no refresh token: skipped
+   * assertEquals(await client.keepAlive(), { checked: 2, refreshed: 1, failed: 0, revoked: 0, skipped: 1 });
+   * ```
+   *
+   * @param options `idleMs` (default one day), `refreshTokenMarginMs` (default seven days), `concurrency` (default 4).
+   * @returns How many tokens were checked, refreshed, failed, found revoked and skipped.
+   * @throws {TypeError} When an option is invalid.
+   */
+  async keepAlive(options?: KeepAliveOptions): Promise<KeepAliveReport> {
+    return await keepAlive(this.#pipeline.keepAlive, options);
   }
 }

@@ -33,12 +33,18 @@ import type { TokenLock, TokenQuery } from "../token_store.ts";
 /**
  * Why a token needs work: it is `"expiring"` (within its skew of expiry), it
  * has less than `marginMs` to live (at most half its lifetime), or (a forced
- * refresh) it still carries the access token the caller saw.
+ * refresh) it still carries the access token the caller saw — and then,
+ * with `still`, only while `still` (asked last, under the lease too) says
+ * the work is still wanted (keep-alive: the status another process wrote
+ * may say it is done).
  */
 export type Need =
   | "expiring"
   | { marginMs: number }
-  | { accessToken: string | undefined };
+  | {
+    accessToken: string | undefined;
+    still?: (token: OAuthToken) => Promise<boolean>;
+  };
 
 /** What a leased loop found: the token is `done`, or there is work `todo`. */
 type Probe<T> = { done: OAuthToken } | { todo: T };
@@ -56,6 +62,12 @@ export interface CoordinatorConfig {
   reader: TokenReader;
   work: RefreshWork;
   observer: PipelineObserver;
+  /**
+   * What must land before the refresh lease of token `id` is released once
+   * its refresh ended (its status record), if anything: the lease is kept,
+   * in the background, until it settles.
+   */
+  after?: (id: string) => Promise<void> | undefined;
 }
 
 /** The single-flight map and the lease protocol for one client. */
@@ -145,9 +157,16 @@ export class RefreshCoordinator {
   }
 
   async #coordinate(id: string, need: Need): Promise<OAuthToken> {
+    const still = typeof need === "object" && "accessToken" in need
+      ? need.still
+      : undefined;
     const probe = async (): Promise<Probe<OAuthToken>> => {
       const current = await this.#read(id);
-      return this.#needs(need, current) ? { todo: current } : { done: current };
+      if (!this.#needs(need, current)) return { done: current };
+      if (still !== undefined && !await still(current)) {
+        return { done: current };
+      }
+      return { todo: current };
     };
     const key = `refresh:${id}`;
     return await this.#leased(
@@ -191,7 +210,8 @@ export class RefreshCoordinator {
     probe: () => Promise<Probe<T>>,
     act: (todo: T, lease: HeldLease | undefined) => Promise<WorkResult>,
   ): Promise<OAuthToken> {
-    const { lock, leaseTtlMs, holdMs, pollIntervalMs, wakeup } = this.#config;
+    const { lock, leaseTtlMs, holdMs, pollIntervalMs, wakeup, after } =
+      this.#config;
     const { key, wakeKey, what } = names;
     if (lock === undefined) {
       const found = await probe();
@@ -233,8 +253,9 @@ export class RefreshCoordinator {
           if (!(error instanceof LeaseLostError)) throw error;
           // Another holder took over before anything was sent: wait for it.
         } finally {
-          if (result?.persisted === undefined) await lease.release();
-          else this.#holdWhile(lease, result.persisted);
+          const landed = settledAll(result?.persisted, after?.(wakeKey));
+          if (landed === undefined) await lease.release();
+          else this.#holdWhile(lease, landed);
         }
       }
       if (waitedMs >= maxWaitMs) {
@@ -278,4 +299,13 @@ export class RefreshCoordinator {
     }
     return token;
   }
+}
+
+/** Settles once every promise given settles; `undefined` when none is. */
+function settledAll(
+  ...promises: (Promise<void> | undefined)[]
+): Promise<void> | undefined {
+  const list = promises.filter((p) => p !== undefined);
+  if (list.length === 0) return undefined;
+  return Promise.allSettled(list).then(() => {});
 }

@@ -36,6 +36,11 @@ export interface TokenGrant {
   refreshToken?: string;
   /** `api_domain`, only when it is `https:` (or `http:` on a loopback host). */
   apiDomain?: string;
+  /**
+   * Epoch ms when the refresh token expires, from `refresh_token_expires_in`
+   * or `x_refresh_token_expires_in` (seconds) when the answer says.
+   */
+  refreshTokenExpiresAt?: number;
 }
 
 /** One request: where, what, and which secrets it carries (for scrubbing). */
@@ -332,7 +337,30 @@ function parseGrant(json: Record<string, unknown>, now: number): TokenGrant {
   // Not https (or loopback http): not stored, so access tokens never follow it.
   const apiDomain = storableApiDomain(json.api_domain);
   if (apiDomain !== undefined) grant.apiDomain = apiDomain;
+  const refreshExpiresAt = refreshTokenExpiry(json, now);
+  if (refreshExpiresAt !== undefined) {
+    grant.refreshTokenExpiresAt = refreshExpiresAt;
+  }
   return grant;
+}
+
+/**
+ * When the refresh token expires (epoch ms), from `refresh_token_expires_in`
+ * or `x_refresh_token_expires_in` in seconds (a number or a numeric
+ * string). Only informative: a value that is not a finite number >= 0 is
+ * ignored rather than failing an answer that issued tokens.
+ */
+function refreshTokenExpiry(
+  json: Record<string, unknown>,
+  now: number,
+): number | undefined {
+  const raw = json.refresh_token_expires_in ?? json.x_refresh_token_expires_in;
+  if (typeof raw !== "number" && typeof raw !== "string") return undefined;
+  const seconds = typeof raw === "string" && raw.trim() === ""
+    ? NaN
+    : Number(raw);
+  if (!Number.isFinite(seconds) || seconds < 0) return undefined;
+  return Math.min(Math.round(now + seconds * 1000), MAX_EXPIRES_AT);
 }
 
 /** `Retry-After` as delay-seconds or an HTTP date, in ms from `now`. */

@@ -56,6 +56,9 @@ export class EventsObserver implements PipelineObserver {
       case "persistfailed":
         emit(target, "persistfailed", { id: report.id, error: report.error });
         return;
+      case "recovered":
+        emit(target, "recovered", { id: report.id });
+        return;
       case "leasewaited":
         return; // no event: telemetry measures it
     }

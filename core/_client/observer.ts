@@ -3,8 +3,9 @@
  * exchange and refresh ends in exactly one outcome, and the notes on the way
  * (a rate-limited attempt, a save that gave up, a wait for another holder's
  * lease) are reported as they happen. The client's events are one observer
- * ({@linkcode EventsObserver} in `events.ts`); health and telemetry add
- * theirs to the same list instead of calls spread through the pipeline.
+ * ({@linkcode EventsObserver} in `events.ts`); health (`status.ts`, which
+ * reports `"recovered"` back to the list) and telemetry add theirs to the
+ * same list instead of calls spread through the pipeline.
  *
  * @module
  */
@@ -28,6 +29,8 @@ export interface EndedReport {
   durationMs: number;
   /** Why it failed (`outcome` other than `"ok"`). */
   error?: unknown;
+  /** When the refresh token expires (epoch ms), when an `"ok"` answer said. */
+  refreshTokenExpiresAt?: number;
 }
 
 /** Something the pipeline reports. */
@@ -38,7 +41,9 @@ export type PipelineReport =
   /** Issued tokens could not be saved within `persistTimeoutMs` (or at all). */
   | { type: "persistfailed"; id?: string; error: unknown }
   /** A caller waited for another holder's refresh lease. */
-  | { type: "leasewaited"; id: string; waitedMs: number };
+  | { type: "leasewaited"; id: string; waitedMs: number }
+  /** A token whose status was `failing` or `revoked` refreshed or was authorised again. */
+  | { type: "recovered"; id: string };
 
 /** Receives every report of the pipeline. */
 export interface PipelineObserver {

@@ -10,6 +10,7 @@ import type { AuthorizedFetchDeps } from "./authorized_fetch.ts";
 import { TokenCache } from "./cache.ts";
 import { RefreshCooldown } from "./cooldown.ts";
 import { RefreshCoordinator } from "./coordinator.ts";
+import { EndedTap, type KeepAliveDeps } from "./keep_alive.ts";
 import { Observers, type PipelineObserver } from "./observer.ts";
 import type { ResolvedClientOptions } from "./options.ts";
 import { OriginPolicy } from "./origins.ts";
@@ -18,6 +19,7 @@ import { TokenReader } from "./reader.ts";
 import { RotationState } from "./rotation.ts";
 import { EndpointRouter } from "./routing.ts";
 import { SkewTracker } from "./skew.ts";
+import { StatusObserver } from "./status.ts";
 import { Wakeup } from "./wakeup.ts";
 import { RefreshWork } from "./work.ts";
 
@@ -28,6 +30,12 @@ export interface Pipeline {
   work: RefreshWork;
   /** What `client.fetch` sends API requests with. */
   fetch: AuthorizedFetchDeps;
+  /** Records outcomes in `store.status`, when the store keeps statuses. */
+  status: StatusObserver | undefined;
+  /** What `client.keepAlive` runs with. */
+  keepAlive: KeepAliveDeps;
+  /** Resolves once background refreshes, saves and status records have ended. */
+  settled(): Promise<void>;
 }
 
 /** Builds the pipeline of a client with `options`, reporting to `observers`. */
@@ -36,7 +44,17 @@ export function createPipeline(
   observers: readonly PipelineObserver[],
 ): Pipeline {
   const { store, endpoint, leaseTtlMs } = options;
-  const observer = new Observers(observers);
+  const status = store.status === undefined ? undefined : new StatusObserver({
+    status: store.status,
+    now: endpoint.now,
+    report: (report) => observer.observe(report),
+  });
+  const ended = new EndedTap();
+  const observer = new Observers([
+    ...observers,
+    ...(status === undefined ? [] : [status]),
+    ended,
+  ]);
   const persister = new Persister({
     store,
     persistTimeoutMs: options.persistTimeoutMs,
@@ -83,6 +101,7 @@ export function createPipeline(
     reader,
     work,
     observer,
+    after: status && ((id) => status.pending(id)),
   });
   const cooldown = new RefreshCooldown({
     lock: store.lock,
@@ -97,5 +116,22 @@ export function createPipeline(
     reader,
     origins: new OriginPolicy(options.allowedOrigins),
   };
-  return { reader, coordinator, work, fetch };
+  return {
+    reader,
+    coordinator,
+    work,
+    fetch,
+    status,
+    keepAlive: {
+      store,
+      coordinator,
+      now: endpoint.now,
+      ended,
+      pending: (id) => status?.pending(id),
+    },
+    async settled() {
+      await coordinator.settled();
+      await status?.settled();
+    },
+  };
 }

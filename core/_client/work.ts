@@ -12,7 +12,12 @@
  */
 
 import { type HeldLease, LeaseLostError } from "./lease.ts";
-import { type Outcome, outcomeOf, type PipelineObserver } from "./observer.ts";
+import {
+  type EndedReport,
+  type Outcome,
+  outcomeOf,
+  type PipelineObserver,
+} from "./observer.ts";
 import type { Persister } from "./persist.ts";
 import type { TokenReader } from "./reader.ts";
 import type { RotationState } from "./rotation.ts";
@@ -116,8 +121,11 @@ export class RefreshWork {
     for (let round = 1;; round++) {
       let failure: unknown;
       try {
-        const { result, rotated } = await this.#refreshOnce(current, lease);
-        this.#ended("refresh", current.id, started, "ok", rotated);
+        const { result, rotated, refreshTokenExpiresAt } = await this
+          .#refreshOnce(current, lease);
+        this.#ended("refresh", current.id, started, "ok", rotated, {
+          refreshTokenExpiresAt,
+        });
         return result;
       } catch (error) {
         if (error instanceof LeaseLostError) throw error;
@@ -151,7 +159,9 @@ export class RefreshWork {
         }
       }
       outcome ??= outcomeOf(failure, unknownAfter(failure));
-      this.#ended("refresh", current.id, started, outcome, false, failure);
+      this.#ended("refresh", current.id, started, outcome, false, {
+        error: failure,
+      });
       throw failure;
     }
   }
@@ -159,7 +169,9 @@ export class RefreshWork {
   async #refreshOnce(
     token: OAuthToken,
     lease: HeldLease | undefined,
-  ): Promise<{ result: WorkResult; rotated: boolean }> {
+  ): Promise<
+    { result: WorkResult; rotated: boolean; refreshTokenExpiresAt?: number }
+  > {
     const rotating = this.#config.rotation.mayRotate;
     if (rotating && await this.#config.rotation.isMarked(token)) {
       throw outcomeUnknown(token.id!, undefined);
@@ -182,7 +194,11 @@ export class RefreshWork {
     const rotated = grant.refreshToken !== undefined &&
       grant.refreshToken !== presented;
     this.#config.rotation.learn(rotated);
-    return { result: await this.#persist(token, grant), rotated };
+    return {
+      result: await this.#persist(token, grant),
+      rotated,
+      refreshTokenExpiresAt: grant.refreshTokenExpiresAt,
+    };
   }
 
   /** The query of the stored token holding grant token `code`, if any. */
@@ -254,12 +270,14 @@ export class RefreshWork {
     } catch (error) {
       if (!(error instanceof LeaseLostError)) {
         const outcome = outcomeOf(error, isOutcomeUnknown(error));
-        this.#ended("exchange", token.id, started, outcome, false, error);
+        this.#ended("exchange", token.id, started, outcome, false, { error });
       }
       throw error;
     }
     const result = await this.#persist(token, grant);
-    this.#ended("exchange", result.token.id, started, "ok", false);
+    this.#ended("exchange", result.token.id, started, "ok", false, {
+      refreshTokenExpiresAt: grant.refreshTokenExpiresAt,
+    });
     return result;
   }
 
@@ -291,23 +309,30 @@ export class RefreshWork {
     }
   }
 
-  /** Reports how an exchange or refresh ended. */
+  /**
+   * Reports how an exchange or refresh ended: `error` why it failed, or
+   * `refreshTokenExpiresAt` when an answer said.
+   */
   #ended(
     type: "exchange" | "refresh",
     id: string | undefined,
     started: number,
     outcome: Outcome,
     rotated: boolean,
-    error?: unknown,
+    more: { error?: unknown; refreshTokenExpiresAt?: number } = {},
   ): void {
-    this.#config.observer.observe({
+    const report: EndedReport = {
       type,
       id,
       outcome,
       rotated,
       durationMs: Date.now() - started,
-      error,
-    });
+      error: more.error,
+    };
+    if (more.refreshTokenExpiresAt !== undefined) {
+      report.refreshTokenExpiresAt = more.refreshTokenExpiresAt;
+    }
+    this.#config.observer.observe(report);
   }
 
   /** Before each request: the lease must outlast its timeout plus the margin. */
