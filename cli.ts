@@ -11,7 +11,7 @@
  *
  * Commands: `list`, `show <id>`, `delete <id>`, `purge --yes`,
  * `migrate --from URL --to URL`, `exchange --code CODE ...`,
- * `connect --user NAME ...`, `refresh <id>`,
+ * `connect --user NAME ...`, `refresh <id>`, `status`, `keep-alive`,
  * `revoke <id>`, `rekey`, `help [command]`. `--store` defaults to the
  * `TOKEN_STORE_URL` environment variable. Exit codes: 0 on success, 1 on
  * failure, 2 on bad usage; errors are one line on standard error. Secret
@@ -43,6 +43,7 @@ import {
   urlSecrets,
 } from "./_cli/context.ts";
 import { connect } from "./_cli/connect.ts";
+import { keepAlive, status } from "./_cli/health.ts";
 import { migrate } from "./_cli/migrate.ts";
 import { exchange, refresh, revoke } from "./_cli/oauth.ts";
 import { rekey } from "./_cli/rekey.ts";
@@ -60,6 +61,8 @@ const COMMANDS: readonly Command[] = [
   connect,
   refresh,
   revoke,
+  status,
+  keepAlive,
   rekey,
 ];
 

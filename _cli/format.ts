@@ -25,6 +25,13 @@ export function relativeTime(expiresAt: number, now: number): string {
   return diff > 0 ? `in ${amount}` : `expired ${amount} ago`;
 }
 
+/** A moment as relative time: `"3 h ago"`, `"in 6 d"`, `"-"` when unknown. */
+export function whenText(at: number | undefined, now: number): string {
+  if (at === undefined) return "-";
+  const text = relativeTime(at, now);
+  return text.startsWith("expired ") ? text.slice("expired ".length) : text;
+}
+
 /** A token's expiry for display. */
 export function expiryText(token: OAuthToken, now: number): string {
   if (token.expiresAt === undefined) {

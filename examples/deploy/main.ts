@@ -15,6 +15,11 @@
  * - `GET /crm/me?user=...` — the Zoho CRM current user, via `client.fetch`.
  * - `GET /health`
  *
+ * Every day at 03:00 UTC, `Deno.cron` runs `client.keepAlive()`: tokens idle
+ * for a day are refreshed (so refresh tokens that expire when unused stay
+ * alive) and users who revoked access are found before they next call (their
+ * status turns `revoked`). Locally, `Deno.cron` needs `--unstable-cron`.
+ *
  * @module
  */
 
@@ -96,3 +101,11 @@ Deno.serve({
   onListen: ({ hostname, port }) =>
     console.log(`Listening on http://${hostname}:${port}/`),
 }, handle);
+
+// Keep idle tokens alive and find revoked users before they call.
+if (typeof Deno.cron === "function") {
+  Deno.cron("tokenstore keep-alive", "0 3 * * *", async () => {
+    const report = await client.keepAlive();
+    console.log(`Keep-alive: ${JSON.stringify(report)}`);
+  });
+}
