@@ -4,7 +4,8 @@
  * (created when missing, with columns of 4,096 characters; an existing
  * Zoho-created table is used as it is, and a value wider than its declared
  * `varchar(255)` is refused with `INVALID_TOKEN` before anything is
- * written), leases in `oauthtoken_lock`. Upserts are atomic write batches, so several
+ * written), leases in `oauthtoken_lock`, token statuses in
+ * `oauthtoken_status`. Upserts are atomic write batches, so several
  * processes sharing one database never store a user twice.
  *
  * Importing this module loads no driver: pass your own `@libsql/client`
@@ -144,13 +145,14 @@ export class LibsqlTokenStore extends SqlTokenStore implements TokenStore {
    * @throws {TokenStoreError} `BACKEND` when the database cannot be reached.
    */
   static async open(options: LibsqlOpenOptions): Promise<LibsqlTokenStore> {
-    const { url, authToken, table, lockTable } = options;
+    const { url, authToken, table, lockTable, statusTable } = options;
     const client = await createClientFor(url, authToken);
     return await openOwned(
       LIBSQL,
       client,
       [authToken],
-      (client) => new LibsqlTokenStore({ client, table, lockTable }),
+      (client) =>
+        new LibsqlTokenStore({ client, table, lockTable, statusTable }),
     );
   }
 }

@@ -4,10 +4,10 @@
  * `text` columns that hold 4,096 characters; an existing Zoho-created table
  * is used as it is, and a value its `varchar(255)` or character set cannot
  * hold is refused with `INVALID_TOKEN` before anything is written), with
- * leases in `oauthtoken_lock`. Saves are `REPEATABLE READ` transactions that lock the
- * matching rows (or the gap where they would go) with `SELECT ... FOR
- * UPDATE`, retried on deadlock, so processes sharing one database never
- * store a user twice. Every value is a prepared-statement parameter.
+ * leases in `oauthtoken_lock` and token statuses in `oauthtoken_status`.
+ * Saves are `REPEATABLE READ` transactions that lock the matching rows (or
+ * the gap where they would go) with `SELECT ... FOR UPDATE`, retried on
+ * deadlock, so processes sharing one database never store a user twice. Every value is a prepared-statement parameter.
  *
  * Importing this module loads no driver: pass your own `npm:mysql2` pool, or
  * let {@linkcode MysqlTokenStore.open} load `mysql2/promise`.
@@ -143,15 +143,16 @@ export class MysqlTokenStore extends SqlTokenStore implements TokenStore {
    * @throws {TokenStoreError} `BACKEND` when the database cannot be reached.
    */
   static async open(options: MysqlOpenOptions = {}): Promise<MysqlTokenStore> {
-    const { settings, table, lockTable } = openSettings(options);
+    const { settings, table, lockTable, statusTable } = openSettings(options);
     validateTableName(table ?? "oauthtoken");
     if (lockTable !== undefined) validateTableName(lockTable);
+    if (statusTable !== undefined) validateTableName(statusTable);
     const pool: MysqlPool = await createPool(settings);
     return await openOwned(
       MYSQL,
       pool,
       [settings.password],
-      (pool) => new MysqlTokenStore({ pool, table, lockTable }),
+      (pool) => new MysqlTokenStore({ pool, table, lockTable, statusTable }),
     );
   }
 }

@@ -6,7 +6,8 @@
  * as it is, and a value wider than a column it declares, such as
  * `varchar(255)`, is refused with `INVALID_TOKEN` before anything is
  * written), in the schema the connection's `search_path` names first;
- * leases in `oauthtoken_lock` on the database's clock. Saves are
+ * leases in `oauthtoken_lock` on the database's clock, token statuses in
+ * `oauthtoken_status`. Saves are
  * transactions serialised per user by an advisory lock, so processes and
  * isolates sharing one database never store a user twice. Every value is a
  * statement parameter.
@@ -151,8 +152,8 @@ export class PostgresTokenStore extends SqlTokenStore implements TokenStore {
    * @throws {TokenStoreError} `BACKEND` when the database cannot be reached.
    */
   static async open(options: PostgresOpenOptions): Promise<PostgresTokenStore> {
-    const { settings, table, lockTable } = openSettings(options);
-    for (const name of [table ?? "oauthtoken", lockTable]) {
+    const { settings, table, lockTable, statusTable } = openSettings(options);
+    for (const name of [table ?? "oauthtoken", lockTable, statusTable]) {
       if (name !== undefined) checkName(validateTableName(name));
     }
     const sql = await createSql(settings);
@@ -160,7 +161,7 @@ export class PostgresTokenStore extends SqlTokenStore implements TokenStore {
       POSTGRES,
       sql,
       [settings.password],
-      (sql) => new PostgresTokenStore({ sql, table, lockTable }),
+      (sql) => new PostgresTokenStore({ sql, table, lockTable, statusTable }),
     );
   }
 }

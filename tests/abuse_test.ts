@@ -320,7 +320,12 @@ if (MYSQL.url === undefined) {
       return await MysqlTokenStore.open({ url: MYSQL.url, table: mysqlTable });
     },
     refuses: tooWide,
-    cleanup: () => MYSQL.dropTables(mysqlTable, `${mysqlTable}_lock`),
+    cleanup: () =>
+      MYSQL.dropTables(
+        mysqlTable,
+        `${mysqlTable}_lock`,
+        `${mysqlTable}_status`,
+      ),
   });
 }
 

@@ -328,6 +328,7 @@ Deno.test("cli migrate: sdk_tokens.txt → a Zoho MySQL oauthtoken table → lib
     try {
       await connection.query(`DROP TABLE IF EXISTS ${table}`);
       await connection.query(`DROP TABLE IF EXISTS ${table}_lock`);
+      await connection.query(`DROP TABLE IF EXISTS ${table}_status`);
     } finally {
       await connection.end();
     }

@@ -155,7 +155,9 @@ if (!mysqlUrl) {
       const [rows] = await pool.query(`SELECT COUNT(*) AS n FROM ${table}`);
       assertEquals((rows as { n: number }[])[0].n, 0);
     } finally {
-      await pool.query(`DROP TABLE IF EXISTS ${table}, ${table}_lock`);
+      await pool.query(
+        `DROP TABLE IF EXISTS ${table}, ${table}_lock, ${table}_status`,
+      );
       await pool.end();
     }
   });
@@ -367,7 +369,9 @@ if (!postgresUrl) {
       const errors = await stderr;
       assert(!errors.includes("fixture-client-secret"), errors);
       await server.close();
-      await sql.unsafe(`DROP TABLE IF EXISTS "${table}", "${table}_lock"`);
+      await sql.unsafe(
+        `DROP TABLE IF EXISTS "${table}", "${table}_lock", "${table}_status"`,
+      );
       await sql.end();
     }
   });

@@ -58,7 +58,7 @@ testTokenStore("LibsqlTokenStore (file)", async () => {
   });
 });
 
-Deno.test("LibsqlTokenStore creates Zoho's table with 4096-character columns, the indexes and the lease table", async () => {
+Deno.test("LibsqlTokenStore creates Zoho's table with 4096-character columns, the indexes, the lease table and the status table", async () => {
   const client = createClient({ url: ":memory:" });
   try {
     const store = new LibsqlTokenStore({ client });
@@ -101,13 +101,26 @@ Deno.test("LibsqlTokenStore creates Zoho's table with 4096-character columns, th
       ["owner", "TEXT", 0],
       ["expires_at", "INTEGER", 0],
     ]);
+    assertEquals(store.statusTable, "oauthtoken_status");
+    const status = await client.execute(
+      "SELECT name, type, \"notnull\", pk FROM pragma_table_info('oauthtoken_status') ORDER BY cid",
+    );
+    assertEquals(status.rows.map((r) => [r.name, r.type, r.notnull, r.pk]), [
+      ["id", "varchar(10)", 1, 1],
+      ["state", "varchar(16)", 1, 0],
+      ["last_refresh_at", "bigint", 0, 0],
+      ["last_failure_at", "bigint", 0, 0],
+      ["last_error", "TEXT", 0, 0],
+      ["failures", "INTEGER", 1, 0],
+      ["refresh_token_expires_at", "bigint", 0, 0],
+    ]);
     // a second store on the same database adds nothing
     const again = new LibsqlTokenStore({ client });
     await again.getTokens();
     const count = await client.execute(
       "SELECT count(*) AS n FROM sqlite_master",
     );
-    assertEquals(count.rows[0].n, 1 + 1 + 4 + 1 + 1); // 2 tables, 4 indexes, 2 pk autoindexes
+    assertEquals(count.rows[0].n, 3 + 4 + 3); // 3 tables, 4 indexes, 3 pk autoindexes
   } finally {
     client.close();
   }
@@ -140,7 +153,7 @@ Deno.test("LibsqlTokenStore stores expiry_time as text of epoch milliseconds and
   }
 });
 
-Deno.test("LibsqlTokenStore uses a custom table and lease table", async () => {
+Deno.test("LibsqlTokenStore uses a custom table, lease table and status table", async () => {
   const client = createClient({ url: ":memory:" });
   try {
     const store = new LibsqlTokenStore({ client, table: "crm_tokens" });
@@ -156,6 +169,7 @@ Deno.test("LibsqlTokenStore uses a custom table and lease table", async () => {
     assertEquals(tables.rows.map((r) => r.name), [
       "crm_tokens",
       "crm_tokens_lock",
+      "crm_tokens_status",
     ]);
     const rows = await client.execute("SELECT id FROM crm_tokens");
     assertEquals(rows.rows.map((r) => r.id), [saved.id!]);
@@ -171,13 +185,23 @@ Deno.test("LibsqlTokenStore uses a custom table and lease table", async () => {
       client,
       table: "other_tokens",
       lockTable: "shared_leases",
+      statusTable: "shared_health",
     });
+    assertEquals(other.statusTable, "shared_health");
     assertEquals(await other.getTokens(), []);
     assert(await other.lock.acquire("refresh:x", { ttlMs: 10_000 }));
     assertEquals(
       (await client.execute("SELECT lock_key FROM shared_leases")).rows.length,
       1,
     );
+    await other.status.put({ id: "o1", state: "ok", failures: 0 });
+    assertEquals(
+      (await client.execute("SELECT id FROM shared_health")).rows.map((r) =>
+        r.id
+      ),
+      ["o1"],
+    );
+    assertEquals(await store.status.list(), []);
     // the two tables do not share tokens
     assertEquals((await store.getTokens()).length, 1);
   } finally {
@@ -195,6 +219,16 @@ Deno.test("LibsqlTokenStore rejects table names that are not identifiers", async
       );
       assertStringIncludes(error.message, "Invalid table name");
     }
+    assertThrows(
+      () => new LibsqlTokenStore({ client, statusTable: "x; drop" }),
+      TypeError,
+      "Invalid table name",
+    );
+    assertThrows(
+      () => new LibsqlTokenStore({ client, statusTable: "OAuthToken" }),
+      TypeError,
+      "must differ",
+    );
     assertThrows(
       () => new LibsqlTokenStore({ client, lockTable: "x; drop" }),
       TypeError,

@@ -46,12 +46,12 @@ if (MYSQL.url === undefined) {
     return Object.assign(store, {
       async close(): Promise<void> {
         await close();
-        await MYSQL.dropTables(table, `${table}_lock`);
+        await MYSQL.dropTables(table, `${table}_lock`, `${table}_status`);
       },
     });
   });
 
-  MYSQL.test("MysqlTokenStore creates Zoho's table with text columns, the lookup indexes and the lease table, lazily and once", () =>
+  MYSQL.test("MysqlTokenStore creates Zoho's table with text columns, the lookup indexes, the lease table and the status table, lazily and once", () =>
     MYSQL.withTable(async (table) => {
       const pool = mysql.createPool(url);
       try {
@@ -70,6 +70,7 @@ if (MYSQL.url === undefined) {
           assertEquals((await tables()).map((r) => r.t), [
             table,
             `${table}_lock`,
+            `${table}_status`,
           ]);
           const columns = await MYSQL.select(
             admin,
@@ -114,6 +115,26 @@ if (MYSQL.url === undefined) {
             ["owner", "varchar(64)", ""],
             ["expires_at", "bigint(20)", ""],
           ]);
+          const status = await MYSQL.select(
+            admin,
+            "SELECT COLUMN_NAME AS n, COLUMN_TYPE AS t, IS_NULLABLE AS nul, " +
+              "COLUMN_KEY AS k, COLLATION_NAME AS c FROM information_schema.COLUMNS " +
+              "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            [`${table}_status`],
+          );
+          // ids compare exactly (utf8mb4_bin), as in the tables the store creates
+          assertEquals(
+            status.map((r) => [r.n, String(r.t), r.nul, r.k, r.c]),
+            [
+              ["id", "varchar(10)", "NO", "PRI", "utf8mb4_bin"],
+              ["state", "varchar(16)", "NO", "", "utf8mb4_bin"],
+              ["last_refresh_at", "bigint(20)", "YES", "", null],
+              ["last_failure_at", "bigint(20)", "YES", "", null],
+              ["last_error", "text", "YES", "", "utf8mb4_bin"],
+              ["failures", "int(11)", "NO", "", null],
+              ["refresh_token_expires_at", "bigint(20)", "YES", "", null],
+            ],
+          );
           // a second store on the same table adds nothing
           const again = new MysqlTokenStore({ pool, table });
           await again.getTokens();
@@ -375,7 +396,7 @@ if (MYSQL.url === undefined) {
         assertFalse(error.message.includes("s3cret"));
       }
     } finally {
-      await MYSQL.dropTables(table, `${table}_lock`);
+      await MYSQL.dropTables(table, `${table}_lock`, `${table}_status`);
     }
   });
 }

@@ -222,6 +222,7 @@ Deno.test("openStore mysql:// opens a MysqlTokenStore with ?table=", async () =>
     try {
       await connection.query(`DROP TABLE IF EXISTS ${table}`);
       await connection.query(`DROP TABLE IF EXISTS ${table}_lock`);
+      await connection.query(`DROP TABLE IF EXISTS ${table}_status`);
     } finally {
       await connection.end();
     }

@@ -48,12 +48,12 @@ if (POSTGRES.url === undefined) {
     return Object.assign(store, {
       async close(): Promise<void> {
         await close();
-        await POSTGRES.dropTables(table, `${table}_lock`);
+        await POSTGRES.dropTables(table, `${table}_lock`, `${table}_status`);
       },
     });
   });
 
-  POSTGRES.test("PostgresTokenStore creates Zoho's table with 4,096-character columns, hash indexes on the lookup columns and the lease table, lazily and once", () =>
+  POSTGRES.test("PostgresTokenStore creates Zoho's table with 4,096-character columns, hash indexes on the lookup columns, the lease table and the status table, lazily and once", () =>
     POSTGRES.withTable(async (table) => {
       const sql = postgresAdmin(POSTGRES.url!);
       try {
@@ -84,6 +84,20 @@ if (POSTGRES.url === undefined) {
             ["lock_key", "character varying(255)"],
             ["owner", "character varying(64)"],
             ["expires_at", "bigint"],
+          ],
+        );
+        assertEquals(
+          (await columnsOf(sql, `${table}_status`)).map((
+            r,
+          ) => [r.n, r.t, r.nul]),
+          [
+            ["id", "character varying(10)", false],
+            ["state", "character varying(16)", false],
+            ["last_refresh_at", "bigint", true],
+            ["last_failure_at", "bigint", true],
+            ["last_error", "text", true],
+            ["failures", "integer", false],
+            ["refresh_token_expires_at", "bigint", true],
           ],
         );
         // incompressible 4,096-character tokens: beyond a B-tree entry (2,704 bytes)
@@ -248,6 +262,7 @@ if (POSTGRES.url === undefined) {
         assertEquals(tables, [
           { s: schema, t: table },
           { s: schema, t: `${table}_lock` },
+          { s: schema, t: `${table}_status` },
         ]);
         assertEquals(
           (await POSTGRES.select(

@@ -342,7 +342,12 @@ if (MYSQL.url !== undefined) {
         )
       );
     },
-    cleanup: () => MYSQL.dropTables(mysqlTable, `${mysqlTable}_lock`),
+    cleanup: () =>
+      MYSQL.dropTables(
+        mysqlTable,
+        `${mysqlTable}_lock`,
+        `${mysqlTable}_status`,
+      ),
   });
 } else {
   console.log(

@@ -1,7 +1,8 @@
 /**
  * Schema and SQL of the libSQL store: creates Zoho's `oauthtoken` table
  * (Zoho's columns, declared wide enough for every value the token model
- * accepts), its lookup indexes and the lease table when missing, inspects an
+ * accepts), its lookup indexes, the lease table and the status table when
+ * missing, inspects an
  * existing table (a Python-SDK table names column 9 `redirect_uri`; the
  * declared widths, such as Zoho's `varchar(255)`, are what its values are
  * checked against), and builds the upsert: one write batch.
@@ -19,6 +20,7 @@ import {
   planToWhere,
   tokenColumnsDdl,
 } from "../_sql/rows.ts";
+import { checkStatusColumns, STATUS_COLUMNS_DDL } from "../_sql/statuses.ts";
 import { declaredLimit } from "../_sql/widths.ts";
 import {
   BUSY_TIMEOUT_MS,
@@ -42,6 +44,11 @@ export function lockTableDdl(lockTable: string): string {
   return `CREATE TABLE IF NOT EXISTS ${lockTable} (lock_key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)`;
 }
 
+/** DDL of the status table. */
+export function statusTableDdl(statusTable: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${statusTable} (${STATUS_COLUMNS_DDL})`;
+}
+
 function limitsOf(rows: readonly Readonly<Record<string, unknown>>[]) {
   return new Map(
     rows.map((row) => [
@@ -63,13 +70,15 @@ export async function prepareSchema(
   client: LibsqlClient,
   table: string,
   lockTable: string,
+  statusTable: string,
 ): Promise<SqlSchema> {
   if (client.protocol === "file") {
     await client.execute(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
-  const [tableInfo, lockInfo, indexInfo] = await client.batch([
+  const [tableInfo, lockInfo, statusInfo, indexInfo] = await client.batch([
     { sql: TABLE_INFO, args: [table] },
     { sql: TABLE_INFO, args: [lockTable] },
+    { sql: TABLE_INFO, args: [statusTable] },
     {
       sql: "SELECT ii.name AS col FROM pragma_index_list(?) AS il, " +
         "pragma_index_info(il.name) AS ii WHERE ii.seqno = 0",
@@ -91,6 +100,14 @@ export async function prepareSchema(
     }
   }
   if (lockInfo.rows.length === 0) ddl.push(lockTableDdl(lockTable));
+  if (statusInfo.rows.length === 0) {
+    ddl.push(statusTableDdl(statusTable));
+  } else {
+    checkStatusColumns(
+      new Set(statusInfo.rows.map((row) => String(row.name).toLowerCase())),
+      `libSQL table "${statusTable}"`,
+    );
+  }
   if (ddl.length > 0) {
     const results = await client.batch(
       [...ddl, { sql: TABLE_INFO, args: [table] }],
@@ -106,6 +123,7 @@ export async function prepareSchema(
     name: table,
     table,
     lockTable,
+    statusTable,
     columns,
     limits: limitsOf(info),
   });

@@ -3,14 +3,16 @@
  * identifiers, prepared statements with `?`, the tables of `schema.ts`,
  * saves as `REPEATABLE READ` transactions whose `SELECT ... FOR UPDATE` also
  * locks the gap a missing row would go in, leases by `INSERT ... ON
- * DUPLICATE KEY UPDATE` read back, the clock from `NOW(3)`, and look-alike
- * matches of case-insensitive Zoho tables filtered out.
+ * DUPLICATE KEY UPDATE` read back, statuses by `INSERT ... ON DUPLICATE KEY
+ * UPDATE`, deletes as one transaction, the clock from `NOW(3)`, and
+ * look-alike matches of case-insensitive Zoho tables filtered out.
  *
  * @module
  */
 
 import { hasMethods, type SqlDialect } from "../_sql/dialect.ts";
-import { lockedSave } from "../_sql/transaction.ts";
+import { STATUS_COLUMN_LIST, STATUS_COLUMNS } from "../_sql/statuses.ts";
+import { atomicStatements, lockedSave } from "../_sql/transaction.ts";
 import {
   MYSQL_FAULTS,
   type MysqlPool,
@@ -39,9 +41,20 @@ export const MYSQL: SqlDialect<MysqlPool> = {
     `owner = IF(expires_at <= ${NOW_MS}, VALUES(owner), owner), ` +
     `expires_at = IF(owner = VALUES(owner), VALUES(expires_at), expires_at)`,
   leaseReturnsOwner: false,
+  putStatus: ({ statusTable }) =>
+    `INSERT INTO ${statusTable} (${STATUS_COLUMN_LIST}) VALUES (${
+      STATUS_COLUMNS.map(() => "?").join(", ")
+    }) ON DUPLICATE KEY UPDATE ${
+      STATUS_COLUMNS.slice(1).map(([column]) => `${column} = VALUES(${column})`)
+        .join(", ")
+    }`,
   faults: MYSQL_FAULTS,
   run: async (pool, sql, params = []) =>
     resultOf(await pool.execute(sql, [...params])),
+  atomic: atomicStatements({
+    session: mysqlSession,
+    begin: ["START TRANSACTION"],
+  }),
   prepare: prepareSchema,
   save: lockedSave("MySQL", {
     session: mysqlSession,

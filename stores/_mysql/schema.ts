@@ -1,7 +1,8 @@
 /**
  * Schema of the MySQL store: creates Zoho's `oauthtoken` table (Zoho's
  * columns, as `text` so that every value the token model accepts fits), its
- * lookup indexes and the lease table when missing (safe to race: `IF NOT
+ * lookup indexes, the lease table and the status table when missing (safe
+ * to race: `IF NOT
  * EXISTS`, and a concurrently created index is recognised by its error
  * number), inspects an existing table (a Python-SDK table names column 9
  * `redirect_uri`; the column widths and character sets, such as Zoho's
@@ -17,6 +18,7 @@ import {
   LOOKUP_COLUMNS,
   tokenColumnsDdl,
 } from "../_sql/rows.ts";
+import { checkStatusColumns, STATUS_COLUMNS_DDL } from "../_sql/statuses.ts";
 import { mysqlLimit } from "../_sql/widths.ts";
 import {
   ER_DUP_KEYNAME,
@@ -52,6 +54,13 @@ export function lockTableDdl(lockTable: string): string {
   return `CREATE TABLE IF NOT EXISTS ${
     quote(lockTable)
   } (${LEASE_COLUMNS_DDL}) ${TABLE_OPTIONS}`;
+}
+
+/** DDL of the status table (`utf8mb4_bin`: ids compare exactly). */
+export function statusTableDdl(statusTable: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${
+    quote(statusTable)
+  } (${STATUS_COLUMNS_DDL}) ${TABLE_OPTIONS}`;
 }
 
 /** Name of the index the store creates on a lookup column. */
@@ -106,28 +115,36 @@ const COLUMN_INFO =
   "SELECT TABLE_NAME AS t, COLUMN_NAME AS c, DATA_TYPE AS dt, COLUMN_TYPE AS ct, " +
   "CHARACTER_MAXIMUM_LENGTH AS mc, CHARACTER_OCTET_LENGTH AS mb, " +
   "CHARACTER_SET_NAME AS cs FROM information_schema.COLUMNS " +
-  "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)";
+  "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?, ?)";
 
 /**
  * Makes the tables ready: one read of the catalogue (columns with their
  * types, widths and character sets), then only what is missing: the token
  * table ({@linkcode tokenTableDdl}, then read again), an index on each lookup
- * column that does not lead an index yet (a prefix of a `text` column), and
- * the lease table.
+ * column that does not lead an index yet (a prefix of a `text` column), the
+ * lease table and the status table.
  */
 export async function prepareSchema(
   pool: MysqlPool,
   table: string,
   lockTable: string,
+  statusTable: string,
 ): Promise<SqlSchema> {
-  let found = await rows(pool, COLUMN_INFO, [table, lockTable]);
+  let found = await rows(pool, COLUMN_INFO, [table, lockTable, statusTable]);
   const rowsOf = (name: string) =>
     found.filter((row) => String(row.t).toLowerCase() === name.toLowerCase());
   const lockNames = rowsOf(lockTable);
+  const statusNames = rowsOf(statusTable);
+  if (statusNames.length > 0) {
+    checkStatusColumns(
+      new Set(statusNames.map((row) => String(row.c).toLowerCase())),
+      `MySQL table "${statusTable}"`,
+    );
+  }
   if (rowsOf(table).length === 0) {
     await pool.query(tokenTableDdl(table));
     // another process may have created it first, with other columns
-    found = await rows(pool, COLUMN_INFO, [table, table]);
+    found = await rows(pool, COLUMN_INFO, [table, table, table]);
   }
   const info = rowsOf(table);
   const columns = columnsOf(
@@ -160,10 +177,12 @@ export async function prepareSchema(
     await createIndex(pool, table, column, /text|blob/i.test(type));
   }
   if (lockNames.length === 0) await pool.query(lockTableDdl(lockTable));
+  if (statusNames.length === 0) await pool.query(statusTableDdl(statusTable));
   return sqlSchema({
     name: table,
     table: quote(table),
     lockTable: quote(lockTable),
+    statusTable: quote(statusTable),
     columns,
     limits,
   });

@@ -115,5 +115,6 @@ export function openSettings(options: MysqlOpenOptions): {
     settings: { host, port, user, password, database, connectionLimit },
     table: text("table", o.table) ?? fromUrl.table,
     lockTable: text("lockTable", o.lockTable),
+    statusTable: text("statusTable", o.statusTable),
   };
 }

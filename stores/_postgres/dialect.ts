@@ -3,13 +3,20 @@
  * (at most 63 characters), `$n` placeholders, prepared statements, the
  * tables of `schema.ts`, saves as one pipelined transaction serialised per
  * user by an advisory lock (`save.ts`), leases by `ON CONFLICT DO UPDATE
- * ... WHERE` with `RETURNING`, and the clock from `clock_timestamp()`.
+ * ... WHERE` with `RETURNING`, statuses by `ON CONFLICT DO UPDATE`, a
+ * token's deletes as one statement (data-modifying `WITH` clauses), and the
+ * clock from `clock_timestamp()`.
  *
  * @module
  */
 
-import { hasMethods, type SqlDialect } from "../_sql/dialect.ts";
+import {
+  hasMethods,
+  type SqlDialect,
+  type SqlStatement,
+} from "../_sql/dialect.ts";
 import { onConflictLease } from "../_sql/leases.ts";
+import { onConflictStatusPut } from "../_sql/statuses.ts";
 import type { TransactionRules } from "../_sql/transaction.ts";
 import {
   POSTGRES_FAULTS,
@@ -30,6 +37,27 @@ const TRANSACTIONS: TransactionRules<PostgresSql> = {
   begin: ["BEGIN"],
 };
 
+/**
+ * Statements on different tables as one statement, all or none: each but
+ * the last a data-modifying `WITH` clause (all see one snapshot, so the
+ * statements must not touch the same rows), parameters in order. One round
+ * trip, no reserved connection.
+ */
+export function asOneStatement(
+  statements: readonly SqlStatement[],
+): SqlStatement {
+  const last = statements[statements.length - 1];
+  const clauses = statements.slice(0, -1).map(({ sql }, i) =>
+    `s${i} AS (${sql})`
+  );
+  return {
+    sql: clauses.length === 0
+      ? last.sql
+      : `WITH ${clauses.join(", ")} ${last.sql}`,
+    params: statements.flatMap(({ params }) => params),
+  };
+}
+
 /** PostgreSQL, as the store engine sees it. */
 export const POSTGRES: SqlDialect<PostgresSql> = {
   name: "PostgreSQL",
@@ -42,10 +70,15 @@ export const POSTGRES: SqlDialect<PostgresSql> = {
   idEquals: "id = ?",
   takeLease: (schema) => onConflictLease(schema, NOW_MS),
   leaseReturnsOwner: true,
+  putStatus: onConflictStatusPut,
   faults: POSTGRES_FAULTS,
   run,
-  prepare: (sql, table, lockTable) =>
-    prepareSchema(sql, table, lockTable, TRANSACTIONS),
+  atomic: (sql, statements) => {
+    const { sql: text, params } = asOneStatement(statements);
+    return run(sql, text, params);
+  },
+  prepare: (sql, table, lockTable, statusTable) =>
+    prepareSchema(sql, table, lockTable, statusTable, TRANSACTIONS),
   save: pipelinedSave,
   close: (sql) => sql.end({ timeout: 5 }),
 };

@@ -2,8 +2,8 @@
  * Schema of the PostgreSQL store: creates Zoho's `oauthtoken` table (Zoho's
  * columns as `varchar(4096)`, which holds every value the token model
  * accepts), hash indexes on the lookup columns (equality only, and no
- * B-tree entry limit for 4,096-character tokens) and the lease table when
- * missing, in one transaction serialised across processes by an advisory
+ * B-tree entry limit for 4,096-character tokens), the lease table and the
+ * status table when missing, in one transaction serialised across processes by an advisory
  * lock; inspects an existing table, found through the `search_path` (a
  * Python-SDK table names column 9 `redirect_uri`; the declared widths, such
  * as `varchar(255)`, are what its values are checked against).
@@ -19,6 +19,7 @@ import {
   LOOKUP_COLUMNS,
   tokenColumnsDdl,
 } from "../_sql/rows.ts";
+import { checkStatusColumns, STATUS_COLUMNS_DDL } from "../_sql/statuses.ts";
 import { inTransaction, type TransactionRules } from "../_sql/transaction.ts";
 import { postgresLimit } from "../_sql/widths.ts";
 import { type PostgresSql, run } from "./client.ts";
@@ -63,6 +64,13 @@ export function lockTableDdl(lockTable: string): string {
   } (${LEASE_COLUMNS_DDL})`;
 }
 
+/** DDL of the status table. */
+export function statusTableDdl(statusTable: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${
+    quote(statusTable)
+  } (${STATUS_COLUMNS_DDL})`;
+}
+
 function fnv1a(text: string): string {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
@@ -81,15 +89,18 @@ export function indexName(table: string, column: string): string {
 }
 
 /**
- * The columns (with their declared types) of the token and lease tables,
- * and the leading column of every index of the token table, in one read.
- * Tables are found as unqualified names are: through the `search_path`.
+ * The columns (with their declared types) of the token, lease and status
+ * tables, and the leading column of every index of the token table, in one
+ * read. Tables are found as unqualified names are: through the
+ * `search_path`.
  */
 const CATALOGUE =
-  "SELECT CASE WHEN a.attrelid = to_regclass(CAST(? AS text)) " +
-  "THEN 'token' ELSE 'lock' END AS rel, a.attname AS name, " +
+  "SELECT CASE WHEN a.attrelid = to_regclass(CAST(? AS text)) THEN 'token' " +
+  "WHEN a.attrelid = to_regclass(CAST(? AS text)) THEN 'status' " +
+  "ELSE 'lock' END AS rel, a.attname AS name, " +
   "format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a " +
-  "WHERE a.attrelid IN (to_regclass(CAST(? AS text)), to_regclass(CAST(? AS text))) " +
+  "WHERE a.attrelid IN (to_regclass(CAST(? AS text)), " +
+  "to_regclass(CAST(? AS text)), to_regclass(CAST(? AS text))) " +
   "AND a.attnum > 0 AND NOT a.attisdropped " +
   "UNION ALL SELECT 'index', a.attname, NULL FROM pg_index i JOIN pg_attribute a " +
   "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] " +
@@ -101,13 +112,18 @@ async function catalogue(
   sql: PostgresSql,
   table: string,
   lockTable: string,
-): Promise<{ token: Row[]; lock: Row[]; indexed: Set<string> }> {
+  statusTable: string,
+): Promise<
+  { token: Row[]; lock: Row[]; status: Row[]; indexed: Set<string> }
+> {
   const t = quote(table);
-  const { rows } = await run(sql, CATALOGUE, [t, t, quote(lockTable), t]);
+  const s = quote(statusTable);
+  const { rows } = await run(sql, CATALOGUE, [t, s, t, quote(lockTable), s, t]);
   const of = (rel: string) => rows.filter((row) => row.rel === rel);
   return {
     token: of("token"),
     lock: of("lock"),
+    status: of("status"),
     indexed: new Set(of("index").map((row) => String(row.name))),
   };
 }
@@ -122,10 +138,11 @@ export async function prepareSchema(
   sql: PostgresSql,
   table: string,
   lockTable: string,
+  statusTable: string,
   transactions: TransactionRules<PostgresSql>,
 ): Promise<SqlSchema> {
   const where = `PostgreSQL table "${table}"`;
-  let found = await catalogue(sql, table, lockTable);
+  let found = await catalogue(sql, table, lockTable, statusTable);
   const names = () => new Set(found.token.map((row) => String(row.name)));
   if (found.token.length > 0) columnsOf(names(), where);
   const ddl: string[] = [];
@@ -140,6 +157,14 @@ export async function prepareSchema(
     }
   }
   if (found.lock.length === 0) ddl.push(lockTableDdl(lockTable));
+  if (found.status.length === 0) {
+    ddl.push(statusTableDdl(statusTable));
+  } else {
+    checkStatusColumns(
+      new Set(found.status.map((row) => String(row.name))),
+      `PostgreSQL table "${statusTable}"`,
+    );
+  }
   if (ddl.length > 0) {
     await inTransaction(transactions, sql, async (session) => {
       await session.run(
@@ -148,12 +173,13 @@ export async function prepareSchema(
       );
       for (const statement of ddl) await session.control(statement);
     });
-    found = await catalogue(sql, table, lockTable);
+    found = await catalogue(sql, table, lockTable, statusTable);
   }
   return sqlSchema({
     name: table,
     table: quote(table),
     lockTable: quote(lockTable),
+    statusTable: quote(statusTable),
     columns: columnsOf(names(), where),
     limits: new Map(
       found.token.map((row) => [

@@ -111,5 +111,6 @@ export function openSettings(options: PostgresOpenOptions): {
     },
     table: option<string>("table", o.table, "string") ?? spec.table,
     lockTable: option<string>("lockTable", o.lockTable, "string"),
+    statusTable: option<string>("statusTable", o.statusTable, "string"),
   };
 }

@@ -3,10 +3,11 @@
  * dialects share: only what differs
  * between databases. Placeholders (the engine writes `?`; `run` rewrites
  * them if the driver wants `$1`), DDL and column types (`prepare`), the
- * upsert strategy (`save`, the lease statement), the database clock
- * (`nowMs`) and error classification (`faults`). Everything else (the class
- * skeleton, row mapping, query planning, the lease protocol, retries and
- * error messages) is the engine's.
+ * upsert strategy (`save`, the lease and status statements), transactions
+ * (`atomic`), the database clock (`nowMs`) and error classification
+ * (`faults`). Everything else (the class skeleton, row mapping, query
+ * planning, the lease protocol, statuses, retries and error messages) is
+ * the engine's.
  *
  * @module
  */
@@ -37,12 +38,22 @@ export interface SqlSchema {
   readonly table: string;
   /** The lease table, as written in SQL. */
   readonly lockTable: string;
+  /** The status table, as written in SQL. */
+  readonly statusTable: string;
   /** The token table's column names in `COLUMNS` order. */
   readonly columns: readonly string[];
   /** {@linkcode SqlSchema.columns} joined for `SELECT`/`INSERT`. */
   readonly columnList: string;
   /** What each column holds, read from the catalogue when the store opened. */
   readonly limits: TableLimits;
+}
+
+/** A statement with `?` placeholders and its parameters. */
+export interface SqlStatement {
+  /** The SQL text. */
+  readonly sql: string;
+  /** The values of its `?` placeholders, in order. */
+  readonly params: readonly SqlValue[];
 }
 
 /** One SQL database, as the store engine sees it. */
@@ -71,12 +82,42 @@ export interface SqlDialect<C> {
   takeLease(schema: SqlSchema): string;
   /** Whether {@linkcode SqlDialect.takeLease} returns the row's `owner`; otherwise it is read back. */
   readonly leaseReturnsOwner: boolean;
+  /**
+   * The statement that inserts a status or replaces the one of its id,
+   * binding the status columns (`_sql/statuses.ts`) in order.
+   */
+  putStatus(schema: SqlSchema): string;
+  /**
+   * An expression reading an integer column as text, named as the column,
+   * where the driver cannot read every integer the column may hold (libSQL's
+   * client throws on one past 2^53): a stored value is then `CORRUPT`, not
+   * a driver error.
+   */
+  readInteger?(column: string): string;
   /** Which driver errors are worth another attempt, and how often. */
   readonly faults: FaultRules;
   /** Runs one statement with `?` placeholders. Driver errors are thrown as they are. */
   run(client: C, sql: string, params?: readonly SqlValue[]): Promise<SqlResult>;
-  /** Makes the tables ready (created when missing) and reads their layout. */
-  prepare(client: C, table: string, lockTable: string): Promise<SqlSchema>;
+  /**
+   * Runs statements on different tables all or none (a transaction, or one
+   * statement); resolves the last one's result. Driver errors are thrown as
+   * they are (a `COMMIT` without an answer marked so that it is never run
+   * again).
+   */
+  atomic(
+    client: C,
+    statements: readonly SqlStatement[],
+  ): Promise<SqlResult>;
+  /**
+   * Makes the tables ready (token, lease and status tables, each created
+   * when missing) and reads their layout.
+   */
+  prepare(
+    client: C,
+    table: string,
+    lockTable: string,
+    statusTable: string,
+  ): Promise<SqlSchema>;
   /**
    * Writes `row` atomically into the row `plan` finds (keeping its id), or
    * inserts it (a fresh id when it has none); resolves the id. Called again

@@ -1,7 +1,7 @@
 /**
  * The SQL store engine: one {@linkcode TokenStore} implementation in Zoho's
  * `oauthtoken` table layout for every SQL database, with cross-process
- * leases in `<table>_lock`. A dialect (`dialect.ts`) supplies what differs
+ * leases in `<table>_lock` and token statuses in `<table>_status`. A dialect (`dialect.ts`) supplies what differs
  * between databases; the public stores (`LibsqlTokenStore`,
  * `MysqlTokenStore`, `PostgresTokenStore`) extend {@linkcode SqlTokenStore}
  * and only add their constructor options and `open`.
@@ -22,8 +22,10 @@ import {
   type TokenStore,
   validateForSave,
 } from "../../core/token_store.ts";
+import type { TokenStatusStore } from "../../core/token_status.ts";
 import type { SqlDialect, SqlSchema } from "./dialect.ts";
 import { SqlTokenLock } from "./leases.ts";
+import { SqlTokenStatuses } from "./statuses.ts";
 import { withRetry } from "./retry.ts";
 import {
   planToWhere,
@@ -45,6 +47,7 @@ import { checkRowFits } from "./widths.ts";
  * const tables: SqlTableOptions = { table: "crm_tokens" };
  * const store = await LibsqlTokenStore.open({ url: ":memory:", ...tables });
  * assertEquals(store.lockTable, "crm_tokens_lock");
+ * assertEquals(store.statusTable, "crm_tokens_status");
  * await store.close();
  * ```
  */
@@ -53,6 +56,8 @@ export interface SqlTableOptions {
   table?: string;
   /** Lease table; default `"<table>_lock"`. */
   lockTable?: string;
+  /** Token status table; default `"<table>_status"`. */
+  statusTable?: string;
 }
 
 type Secrets = (string | undefined)[];
@@ -69,8 +74,9 @@ let adopt!: (store: SqlTokenStore, secrets: Secrets) => Promise<void>;
  * What every SQL store does, whatever the database: Zoho's `oauthtoken`
  * table (created on first use when missing, an existing one used as it is,
  * a value a column cannot hold refused with `INVALID_TOKEN` before anything
- * is written), race-free upserts, leases on the database's clock, every
- * value a statement parameter. Use one of its subclasses.
+ * is written), race-free upserts, leases on the database's clock, token
+ * statuses in a table of their own (created beside an existing Zoho table
+ * too), every value a statement parameter. Use one of its subclasses.
  *
  * @example Any SQL store
  * ```ts
@@ -81,6 +87,7 @@ let adopt!: (store: SqlTokenStore, secrets: Secrets) => Promise<void>;
  * const store: SqlTokenStore = await LibsqlTokenStore.open({ url: ":memory:" });
  * assertEquals(store.table, "oauthtoken");
  * assertEquals(store.lockTable, "oauthtoken_lock");
+ * assertEquals(store.statusTable, "oauthtoken_status");
  * await store.close();
  * ```
  */
@@ -92,7 +99,9 @@ export abstract class SqlTokenStore implements TokenStore {
   #schema: Promise<SqlSchema> | undefined;
   #table!: string;
   #lockTable!: string;
+  #statusTable!: string;
   #lock!: TokenLock;
+  #status!: TokenStatusStore;
 
   static {
     attachTo = (store, dialect, client, options) => {
@@ -102,23 +111,35 @@ export abstract class SqlTokenStore implements TokenStore {
           `Invalid ${dialect.name} store option "${option}": expected ${expected}`,
         );
       }
-      const table = validateTableName(options?.table ?? "oauthtoken");
-      const lockTable = validateTableName(
-        options?.lockTable ?? `${table}_lock`,
-      );
-      dialect.checkName?.(table);
-      dialect.checkName?.(lockTable);
+      const checked = (name: string) => {
+        validateTableName(name);
+        dialect.checkName?.(name);
+        return name;
+      };
+      const table = checked(options?.table ?? "oauthtoken");
+      const lockTable = checked(options?.lockTable ?? `${table}_lock`);
+      const statusTable = checked(options?.statusTable ?? `${table}_status`);
+      const names = [table, lockTable, statusTable];
+      if (new Set(names.map((name) => name.toLowerCase())).size < 3) {
+        throw new TypeError(
+          `Invalid ${dialect.name} store tables ${
+            JSON.stringify(names)
+          }: the token, lease and status tables must differ`,
+        );
+      }
       store.#dialect = dialect as SqlDialect<unknown>;
       store.#client = client;
       store.#table = table;
       store.#lockTable = lockTable;
-      store.#lock = new SqlTokenLock({
+      store.#statusTable = statusTable;
+      const host = {
         dialect: store.#dialect,
         client,
         ready: () => store.#ready(),
         secrets: store.#secrets,
-        lockTable,
-      });
+      };
+      store.#lock = new SqlTokenLock({ ...host, lockTable });
+      store.#status = new SqlTokenStatuses({ ...host, statusTable });
     };
     adopt = async (store, secrets) => {
       store.#owned = true;
@@ -137,9 +158,37 @@ export abstract class SqlTokenStore implements TokenStore {
     return this.#lockTable;
   }
 
+  /** The token status table. */
+  get statusTable(): string {
+    return this.#statusTable;
+  }
+
   /** Leases in {@linkcode SqlTokenStore.lockTable}, shared by every process using the database. */
   get lock(): TokenLock {
     return this.#lock;
+  }
+
+  /**
+   * Token statuses in {@linkcode SqlTokenStore.statusTable}, shared by every
+   * process using the database; a token's status is deleted with the token.
+   *
+   * @example Usage
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+   *
+   * const store = await LibsqlTokenStore.open({ url: ":memory:" });
+   * const { id } = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * await store.status.put({ id: id!, state: "ok", failures: 0, lastRefreshAt: 1_800_000_000_000 });
+   * assertEquals((await store.status.get(id!))?.lastRefreshAt, 1_800_000_000_000);
+   * await store.deleteToken(id!);
+   * assertEquals(await store.status.get(id!), null);
+   * await store.close();
+   * ```
+   */
+  get status(): TokenStatusStore {
+    return this.#status;
   }
 
   #ready(): Promise<SqlSchema> {
@@ -147,7 +196,13 @@ export abstract class SqlTokenStore implements TokenStore {
     this.#schema ??= this.#retry(
       `prepare ${d.name} table "${this.#table}"`,
       [],
-      () => d.prepare(this.#client, this.#table, this.#lockTable),
+      () =>
+        d.prepare(
+          this.#client,
+          this.#table,
+          this.#lockTable,
+          this.#statusTable,
+        ),
     ).catch(
       (error) => {
         this.#schema = undefined;
@@ -265,7 +320,7 @@ export abstract class SqlTokenStore implements TokenStore {
   }
 
   /**
-   * Deletes the token with this id.
+   * Deletes the token with this id, and its status, in one transaction.
    *
    * @example Usage
    * ```ts
@@ -289,17 +344,19 @@ export abstract class SqlTokenStore implements TokenStore {
     const d = this.#dialect;
     const schema = await this.#ready();
     const params = d.idEquals.split("?").slice(1).map(() => id);
-    const result = await this.#retry(
+    const token = await this.#retry(
       `delete token in ${this.#where(schema)}`,
       [],
       () =>
-        d.run(
-          this.#client,
-          `DELETE FROM ${schema.table} WHERE ${d.idEquals}`,
-          params,
-        ),
+        d.atomic(this.#client, [
+          {
+            sql: `DELETE FROM ${schema.statusTable} WHERE ${d.idEquals}`,
+            params,
+          },
+          { sql: `DELETE FROM ${schema.table} WHERE ${d.idEquals}`, params },
+        ]),
     );
-    return result.rowsAffected > 0;
+    return token.rowsAffected > 0;
   }
 
   /**
@@ -336,7 +393,8 @@ export abstract class SqlTokenStore implements TokenStore {
   }
 
   /**
-   * Deletes every stored token (leases are kept).
+   * Deletes every stored token and every status, in one transaction
+   * (leases are kept).
    *
    * @example Usage
    * ```ts
@@ -358,7 +416,11 @@ export abstract class SqlTokenStore implements TokenStore {
     await this.#retry(
       `delete tokens in ${this.#where(schema)}`,
       [],
-      () => this.#dialect.run(this.#client, `DELETE FROM ${schema.table}`),
+      () =>
+        this.#dialect.atomic(this.#client, [
+          { sql: `DELETE FROM ${schema.statusTable}`, params: [] },
+          { sql: `DELETE FROM ${schema.table}`, params: [] },
+        ]),
     );
   }
 
@@ -414,7 +476,7 @@ export abstract class SqlTokenStore implements TokenStore {
 }
 
 /**
- * Binds a store to its database and client, checking both table names; for
+ * Binds a store to its database and client, checking the table names; for
  * the subclass constructors.
  *
  * @throws {TypeError} for a client of another kind or a bad table name.

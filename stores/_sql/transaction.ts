@@ -11,7 +11,12 @@
 
 import { newTokenId } from "../../core/id.ts";
 import { matchesPlan } from "../../core/token_store.ts";
-import type { SqlDialect, SqlResult, SqlValue } from "./dialect.ts";
+import type {
+  SqlDialect,
+  SqlResult,
+  SqlStatement,
+  SqlValue,
+} from "./dialect.ts";
 import { markOutcomeUnknown } from "./retry.ts";
 import { planToWhere, tokensOf } from "./rows.ts";
 
@@ -73,6 +78,23 @@ export async function inTransaction<C, T>(
     }
     throw error;
   }
+}
+
+/**
+ * A dialect's {@linkcode SqlDialect.atomic} over pooled connections: the
+ * statements one after the other in {@linkcode inTransaction}.
+ */
+export function atomicStatements<C>(
+  rules: TransactionRules<C>,
+): SqlDialect<C>["atomic"] {
+  return (client, statements: readonly SqlStatement[]) =>
+    inTransaction(rules, client, async (session) => {
+      let result: SqlResult = { rows: [], rowsAffected: 0 };
+      for (const { sql, params } of statements) {
+        result = await session.run(sql, params);
+      }
+      return result;
+    });
 }
 
 /**
