@@ -1,12 +1,14 @@
 /**
  * The `migrate` command: copies every token from one store to another,
- * keeping ids, then reads each one back and compares every field.
+ * keeping ids, then reads each one back and compares every field; then the
+ * same for the tokens' statuses, when both stores keep them.
  *
  * @module
  */
 
 import { type OAuthToken, TOKEN_FIELDS } from "../core/token.ts";
 import type { TokenStore } from "../core/token_store.ts";
+import { TOKEN_STATUS_FIELDS, type TokenStatus } from "../core/token_status.ts";
 import { parseStoreUrl } from "../stores/_store_url.ts";
 import { UsageError } from "./args.ts";
 import type { Command } from "./command.ts";
@@ -18,6 +20,11 @@ import {
   showUrl,
   storeUrl,
 } from "./context.ts";
+
+/** "1 token status", "2 token statuses". */
+function statusCount(count: number): string {
+  return `${count} token status${count === 1 ? "" : "es"}`;
+}
 
 /** A progress bar on standard error, drawn only on a terminal. */
 function progressBar(ctx: Context, label: string, total: number) {
@@ -56,32 +63,81 @@ function differingField(
 const IN_FLIGHT = 500;
 
 /**
- * Saves every token into `target`, {@linkcode IN_FLIGHT} at a time, calling
- * `saved` after each; rethrows the first failure once the saves under way
+ * Writes every item with `write`, {@linkcode IN_FLIGHT} at a time, calling
+ * `written` after each; rethrows the first failure once the writes under way
  * have settled.
  */
-async function saveAll(
-  tokens: readonly OAuthToken[],
-  target: TokenStore,
-  saved: () => void,
+async function writeAll<T>(
+  items: readonly T[],
+  write: (item: T) => Promise<unknown>,
+  written: () => void,
 ): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < tokens.length && failure === undefined) {
-      const token = tokens[next++];
+    while (next < items.length && failure === undefined) {
+      const item = items[next++];
       try {
-        await target.saveToken(token);
-        saved();
+        await write(item);
+        written();
       } catch (error) {
         failure ??= { error };
       }
     }
   };
   await Promise.all(
-    Array.from({ length: Math.min(IN_FLIGHT, tokens.length) }, worker),
+    Array.from({ length: Math.min(IN_FLIGHT, items.length) }, worker),
   );
   if (failure !== undefined) throw failure.error;
+}
+
+/**
+ * The statuses of the tokens being copied (a status whose token is gone is
+ * left behind), in id order; `null` when the source keeps none.
+ */
+async function statusesOf(
+  source: TokenStore,
+  tokens: readonly OAuthToken[],
+): Promise<TokenStatus[] | null> {
+  if (source.status === undefined) return null;
+  const ids = new Set(tokens.map((token) => token.id));
+  return (await source.status.list())
+    .filter((status) => ids.has(status.id))
+    .sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/**
+ * Copies `statuses` into `target`'s status store, then reads each back and
+ * compares it.
+ */
+async function copyStatuses(
+  ctx: Context,
+  statuses: readonly TokenStatus[],
+  target: TokenStore,
+): Promise<void> {
+  const store = target.status!;
+  const copying = progressBar(ctx, "Statuses ", statuses.length);
+  copying.update(0);
+  let done = 0;
+  await writeAll(
+    statuses,
+    (status) => store.put(status),
+    () => copying.update(++done),
+  );
+  copying.end();
+  for (const status of statuses) {
+    const copy = await store.get(status.id);
+    const field = copy === null
+      ? undefined
+      : TOKEN_STATUS_FIELDS.find((field) => copy[field] !== status[field]);
+    if (copy === null || field !== undefined) {
+      throw new Error(
+        copy === null
+          ? `Verification failed: the status of token "${status.id}" is missing from the target after copying`
+          : `Verification failed: the status of token "${status.id}" differs in field "${field}" after copying`,
+      );
+    }
+  }
 }
 
 async function copyAll(
@@ -92,7 +148,11 @@ async function copyAll(
   const copying = progressBar(ctx, "Copying  ", tokens.length);
   copying.update(0);
   let done = 0;
-  await saveAll(tokens, target, () => copying.update(++done));
+  await writeAll(
+    tokens,
+    (token) => target.saveToken(token),
+    () => copying.update(++done),
+  );
   copying.end();
   const verifying = progressBar(ctx, "Verifying", tokens.length);
   verifying.update(0);
@@ -127,8 +187,10 @@ export const migrate: Command = {
 Copies every token from one store to another, keeping each token's id, then
 reads every copied token back from the target and compares all fields. Running
 it again is safe: tokens with the same id are updated, not duplicated. Tokens
-in the target that are not in the source are left alone. Shows a progress bar
-on a terminal and prints the number of tokens copied.
+in the target that are not in the source are left alone. The tokens' statuses
+(their health: see "status") are copied and verified too, and counted when
+there are any. Shows a progress bar on a terminal and prints the number of
+tokens copied.
 
 Examples:
   ${PROGRAM} migrate --from zoho-csv:./sdk_tokens.txt --to kv:./tokens.db
@@ -181,12 +243,16 @@ Options:
         throw new Error("Cannot migrate: a source token has no id");
       }
       const plural = tokens.length === 1 ? "" : "s";
+      const statuses = await statusesOf(source, tokens);
+      const counted = statuses === null || statuses.length === 0
+        ? ""
+        : ` and ${statusCount(statuses.length)}`;
       if (ctx.args.values["dry-run"]) {
         for (const token of tokens) {
           ctx.print(`would copy ${token.id} ${token.userName ?? "-"}`);
         }
         ctx.print(
-          `Dry run: would copy ${tokens.length} token${plural} from ${
+          `Dry run: would copy ${tokens.length} token${plural}${counted} from ${
             showUrl(from)
           } to ${showUrl(to)}; nothing was written`,
         );
@@ -195,8 +261,13 @@ Options:
       const target = await openCliStore(ctx, to, {
         encrypted: ctx.args.values["to-encrypted"] === true,
       });
+      let copied = 0;
       try {
         await copyAll(ctx, tokens, target);
+        if (statuses !== null && target.status !== undefined) {
+          await copyStatuses(ctx, statuses, target);
+          copied = statuses.length;
+        }
       } finally {
         await target.close?.();
       }
@@ -205,6 +276,11 @@ Options:
           showUrl(to)
         }; all ${tokens.length} verified`,
       );
+      if (copied > 0) {
+        ctx.print(
+          `Copied ${statusCount(copied)}; all ${copied} verified`,
+        );
+      }
       return 0;
     } finally {
       await source.close?.();

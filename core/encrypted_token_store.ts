@@ -57,6 +57,7 @@ import {
   type RekeyResult,
   TokenCipher,
 } from "./_crypto/token_cipher.ts";
+import type { TokenStatusStore } from "./token_status.ts";
 import type { OAuthToken, OAuthTokenInit } from "./token.ts";
 import {
   type Lease,
@@ -236,6 +237,31 @@ export class EncryptedTokenStore implements TokenStore {
   /** The inner store's leases (`undefined` when it has none). */
   get lock(): TokenLock | undefined {
     return this.#inner.lock;
+  }
+
+  /**
+   * The inner store's token statuses, as they are (`undefined` when it has
+   * none): a status holds no secret, so nothing is encrypted.
+   *
+   * @example Usage
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import {
+   *   EncryptedTokenStore,
+   *   generateEncryptionKey,
+   *   OAuthToken,
+   * } from "@tokenstore/tokenstore";
+   * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   *
+   * const inner = new MemoryTokenStore();
+   * const store = new EncryptedTokenStore(inner, { keys: [generateEncryptionKey()] });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * await store.status?.put({ id: saved.id!, state: "ok", failures: 0 });
+   * assertEquals((await inner.status.get(saved.id!))?.state, "ok");
+   * ```
+   */
+  get status(): TokenStatusStore | undefined {
+    return this.#inner.status;
   }
 
   /** The stored (encrypted) token matching `plan`, trying every key. */

@@ -30,6 +30,12 @@
  *   back over the file.
  * - {@linkcode FileTokenStore.prototype.lock} keeps leases in
  *   `<path>.leases.json`, under the same lock.
+ * - {@linkcode FileTokenStore.prototype.status} keeps token statuses in
+ *   `<path>.status.json` (JSON, whatever the token file's format: the Zoho
+ *   CSV keeps its layout), written atomically under the same lock, mode
+ *   0600. Deleting a token removes its status; a status file that cannot be
+ *   parsed is `"CORRUPT"`, is never overwritten, and fails the deletes that
+ *   would change it.
  *
  * Uses Deno's file system APIs, else `node:fs/promises` (Node, Bun; imported
  * only then): not for Deno Deploy or Workers, which have no writable disk.
@@ -73,6 +79,7 @@ import {
   type TokenStore,
   validateForSave,
 } from "../core/token_store.ts";
+import type { TokenStatusStore } from "../core/token_status.ts";
 import { checkCsvToken, type ParsedCsv } from "./_file/zoho_csv.ts";
 import {
   backupPath,
@@ -93,6 +100,7 @@ import {
   type Outcome,
 } from "./_file/group_commit.ts";
 import { FileTokenLock } from "./_file/leases.ts";
+import { FileStatuses, type StatusMap } from "./_file/statuses.ts";
 import { checkOptions } from "./_file/options.ts";
 import { readSnapshot, type Snapshot, statKey } from "./_file/atomic_io.ts";
 import { withFileLock } from "./_file/lock_file.ts";
@@ -113,8 +121,26 @@ export interface FileTokenStoreOptions {
   lockTimeoutMs?: number;
 }
 
+/**
+ * What a commit's changes work on: the file's tokens and, for the changes
+ * that asked for them (deletes), its statuses.
+ */
+interface FileState {
+  tokens: TokenMap;
+  /** The status file's statuses; set only for changes that asked for them. */
+  statuses: StatusMap | null;
+  /** Whether a change removed a status. */
+  statusesChanged: boolean;
+}
+
 /** A change to the file's tokens (see `_file/group_commit.ts`). */
-type Change<T> = GroupChange<TokenMap, T>;
+type Change<T> = GroupChange<FileState, T>;
+
+/** A queued change, and whether it needs the statuses too. */
+interface Queued {
+  change: Change<unknown>;
+  statuses: boolean;
+}
 
 /** Parsed tokens and the stat key of the file they came from. */
 interface Index {
@@ -157,10 +183,37 @@ export class FileTokenStore implements TokenStore {
   readonly backupPath: string;
   /** Leases in `<path>.leases.json`, shared by every process. */
   readonly lock: TokenLock;
+  /**
+   * Token statuses in `<path>.status.json` (JSON in both formats; the Zoho
+   * CSV is left as the SDKs write it), mode 0600, replaced atomically under
+   * the store's lock file: every process sees them. Deleting a token
+   * removes its status.
+   *
+   * @example Usage
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
+   * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const path = join(dir, "sdk_tokens.txt");
+   * const store = new FileTokenStore({ path, format: "zoho-csv" });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * await store.status.put({ id: saved.id!, state: "revoked", failures: 1, lastError: "invalid_grant" });
+   * // Another store on the same file (another process, say) sees it.
+   * const other = new FileTokenStore({ path, format: "zoho-csv" });
+   * assertEquals((await other.status.get(saved.id!))?.state, "revoked");
+   * assertEquals((await Deno.stat(`${path}.status.json`)).mode! & 0o777, 0o600);
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  readonly status: TokenStatusStore;
+  #statuses: FileStatuses;
   #lockPath: string;
   #timeoutMs: number;
   #index: Index | null = null;
-  #commits: GroupCommit<Change<unknown>, unknown>;
+  #commits: GroupCommit<Queued, unknown>;
 
   /**
    * Creates a store on `options.path`. Nothing is read or created until the
@@ -186,6 +239,8 @@ export class FileTokenStore implements TokenStore {
       this.#lockPath,
       lockTimeoutMs,
     );
+    this.#statuses = new FileStatuses(this.path, this.#lockPath, lockTimeoutMs);
+    this.status = this.#statuses;
   }
 
   /**
@@ -263,7 +318,7 @@ export class FileTokenStore implements TokenStore {
     const checked = validateForSave(token);
     if (this.format === "zoho-csv") checkCsvToken(checked);
     const plan = planSave(checked);
-    return await this.#mutate((tokens) => {
+    return await this.#mutate(({ tokens }) => {
       const existing = plan ? tokens.find(plan) : null;
       let id = existing?.id ?? checked.id;
       if (id === undefined) {
@@ -298,11 +353,17 @@ export class FileTokenStore implements TokenStore {
    */
   async deleteToken(id: string): Promise<boolean> {
     validateId(id);
-    if (!(await this.#read()).tokens.has(id)) return false;
-    return await this.#mutate((tokens) => {
-      const deleted = tokens.delete(id);
+    if (!(await this.#read()).tokens.has(id)) {
+      // no token: a status left by a write that raced a delete goes too
+      await this.#statuses.delete(id);
+      return false;
+    }
+    return await this.#mutate((state) => {
+      const statuses = state.statuses!;
+      const deleted = state.tokens.delete(id);
+      if (statuses.delete(id)) state.statusesChanged = true;
       return { result: deleted, changed: deleted };
-    });
+    }, true);
   }
 
   /**
@@ -352,12 +413,20 @@ export class FileTokenStore implements TokenStore {
    * ```
    */
   async deleteTokens(): Promise<void> {
-    if ((await statKey(this.path)) === null) return;
-    await this.#mutate((tokens) => {
-      const changed = tokens.size > 0;
-      tokens.clear();
+    if ((await statKey(this.path)) === null) {
+      await this.#statuses.clear();
+      return;
+    }
+    await this.#mutate((state) => {
+      const statuses = state.statuses!;
+      const changed = state.tokens.size > 0;
+      state.tokens.clear();
+      if (statuses.size > 0) {
+        statuses.clear();
+        state.statusesChanged = true;
+      }
       return { result: undefined, changed };
-    });
+    }, true);
   }
 
   /**
@@ -451,10 +520,15 @@ export class FileTokenStore implements TokenStore {
    * Queues `change` for the next group commit (see `_file/group_commit.ts`):
    * changes made concurrently in this process are applied in call order to
    * one read of the file under the lock and written in one atomic
-   * replacement. Resolves once the file holding it is written.
+   * replacement. Resolves once the file holding it is written. With
+   * `statuses`, the change also gets the status file's statuses: it fails
+   * alone, before it runs, when that file cannot be read.
    */
-  #mutate<T>(change: Change<T>): Promise<T> {
-    return this.#commits.submit(change as Change<unknown>) as Promise<T>;
+  #mutate<T>(change: Change<T>, statuses = false): Promise<T> {
+    return this.#commits.submit({
+      change: change as Change<unknown>,
+      statuses,
+    }) as Promise<T>;
   }
 
   /**
@@ -465,7 +539,7 @@ export class FileTokenStore implements TokenStore {
    * everything before any change runs; a change that throws fails alone.
    */
   async #commitBatch(
-    changes: readonly Change<unknown>[],
+    queued: readonly Queued[],
   ): Promise<Outcome<unknown>[]> {
     const snapshot = await readSnapshot(this.path);
     const parsed = snapshot ? await this.#parse(snapshot.text) : EMPTY_FILE;
@@ -474,7 +548,23 @@ export class FileTokenStore implements TokenStore {
       await this.#check(snapshot, parsed, "write");
     }
     const tokens = TokenMap.of(parsed.tokens);
-    const { outcomes, changed } = applyChanges(tokens, changes);
+    const state: FileState = { tokens, statuses: null, statusesChanged: false };
+    let unreadable: { error: unknown } | null = null;
+    if (queued.some((q) => q.statuses)) {
+      try {
+        state.statuses = await this.#statuses.readLocked();
+      } catch (error) {
+        unreadable = { error }; // fails the changes that need it, alone
+      }
+    }
+    const changes = queued.map(({ change, statuses }): Change<unknown> =>
+      statuses && unreadable
+        ? () => {
+          throw unreadable.error;
+        }
+        : change
+    );
+    const { outcomes, changed } = applyChanges(state, changes);
     if (changed || parsed.assignedIds) {
       const key = await writeWithBackup(
         this.path,
@@ -484,6 +574,12 @@ export class FileTokenStore implements TokenStore {
       this.#index = { key, tokens };
     } else if (snapshot) {
       this.#index = { key: snapshot.key, tokens };
+    }
+    // after the tokens: a crash in between leaves a deleted token's status
+    // behind (deleting that id again removes it), never a kept token
+    // without its status
+    if (state.statusesChanged) {
+      await this.#statuses.writeLocked(state.statuses!);
     }
     return outcomes;
   }

@@ -13,7 +13,9 @@
  * `[...prefix, "by_refresh", h(refreshToken), h(clientId) or "", id]`
  * (`h` is SHA-256, base64url), counters `[...prefix, "uniq", kind, ...]` of how
  * many tokens have each of those keys (they serialise concurrent inserts),
- * leases at `[...prefix, "lock", key]`, and, for a token too large for one
+ * leases at `[...prefix, "lock", key]`, statuses at `[...prefix, "status", id]`
+ * (a token's goes in the atomic operation that deletes it), and, for a token
+ * too large for one
  * Deno KV value (64 KiB; the model allows fields of 4,096 characters), its
  * largest unindexed fields at `[...prefix, "part", id, field]`, written in the
  * same atomic operation and listed in the record under `"$spilled"`.
@@ -47,6 +49,7 @@ import {
   type TokenStore,
   validateForSave,
 } from "../core/token_store.ts";
+import type { TokenStatusStore } from "../core/token_status.ts";
 import {
   DEFAULT_PREFIX,
   KvKeys,
@@ -54,6 +57,7 @@ import {
   validatePrefix,
 } from "./_kv/keys.ts";
 import { KvLeases } from "./_kv/leases.ts";
+import { KvStatuses } from "./_kv/statuses.ts";
 import { checkStoreOptions, openDatabase } from "./_kv/open.ts";
 import { KvRunner } from "./_kv/runner.ts";
 import {
@@ -103,7 +107,7 @@ export interface KvTokenStoreOpenOptions {
  * A {@linkcode TokenStore} in Deno KV, shared safely by every process and
  * isolate that opens the same database.
  *
- * `deleteTokens` deletes every token with its index entries in atomic batches
+ * `deleteTokens` deletes every token with its index entries and status in atomic batches
  * (Deno KV allows 100 checks and 1000 mutations per atomic operation); leases
  * are kept, since they expire by themselves and a refresh holding one may
  * still be running. A token saved while `deleteTokens` runs may survive it,
@@ -139,6 +143,33 @@ export class KvTokenStore implements TokenStore {
   #runner = new KvRunner(() => this.#closed);
   /** Leases in the same database, exclusive across processes. */
   readonly lock: TokenLock;
+  /**
+   * Token statuses at `[...prefix, "status", id]`, in the same database:
+   * every process sees them. A put or delete is one atomic operation;
+   * deleting a token deletes its status in the same atomic operation.
+   *
+   * @example Usage
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { KvTokenStore } from "@tokenstore/tokenstore/kv";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const store = await KvTokenStore.open({ path: ":memory:" });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * await store.status.put({
+   *   id: saved.id!,
+   *   state: "failing",
+   *   failures: 1,
+   *   lastFailureAt: 1_800_000_000_000,
+   *   lastError: "invalid_client",
+   * });
+   * assertEquals((await store.status.get(saved.id!))?.failures, 1);
+   * await store.deleteToken(saved.id!);
+   * assertEquals(await store.status.list(), []);
+   * await store.close();
+   * ```
+   */
+  readonly status: TokenStatusStore;
 
   /**
    * Creates a store over an open database.
@@ -153,6 +184,12 @@ export class KvTokenStore implements TokenStore {
     this.#kv = kv;
     this.#consistency = checkStoreOptions(kv, consistency);
     this.#context = { kv, keys: new KvKeys(validatePrefix(prefix)) };
+    this.status = new KvStatuses(
+      kv,
+      this.#context.keys,
+      this.#runner,
+      this.#consistency,
+    );
     this.lock = new KvLeases(
       kv,
       this.#context.keys,
@@ -353,8 +390,8 @@ export class KvTokenStore implements TokenStore {
   }
 
   /**
-   * Deletes every token and index entry under the prefix, in atomic batches.
-   * Leases are kept (they expire by themselves).
+   * Deletes every token, index entry and status under the prefix, in atomic
+   * batches. Leases are kept (they expire by themselves).
    *
    * @example Usage
    * ```ts

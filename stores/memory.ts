@@ -32,6 +32,8 @@ import {
   validateForSave,
   validateLeaseRequest,
 } from "../core/token_store.ts";
+import type { TokenStatus, TokenStatusStore } from "../core/token_status.ts";
+import { statusToWrite } from "./_status.ts";
 import { TokenMap } from "./_token_map.ts";
 
 /**
@@ -128,8 +130,28 @@ export class MemoryTokenLock implements TokenLock {
  */
 export class MemoryTokenStore implements TokenStore {
   #tokens = new TokenMap();
+  #statuses = new Map<string, TokenStatus>();
   /** In-process leases. */
   readonly lock: TokenLock = new MemoryTokenLock();
+  /**
+   * Token statuses, kept in memory beside the tokens; a token's status goes
+   * with it.
+   *
+   * @example Usage
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { MemoryTokenStore } from "@tokenstore/tokenstore/memory";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const store = new MemoryTokenStore();
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * await store.status.put({ id: saved.id!, state: "ok", failures: 0 });
+   * assertEquals((await store.status.get(saved.id!))?.state, "ok");
+   * await store.deleteToken(saved.id!);
+   * assertEquals(await store.status.get(saved.id!), null);
+   * ```
+   */
+  readonly status: TokenStatusStore = memoryStatuses(this.#statuses);
 
   #freshId(): string {
     let id = newTokenId();
@@ -211,7 +233,9 @@ export class MemoryTokenStore implements TokenStore {
    */
   deleteToken(id: string): Promise<boolean> {
     try {
-      return Promise.resolve(this.#tokens.delete(validateId(id)));
+      validateId(id);
+      this.#statuses.delete(id);
+      return Promise.resolve(this.#tokens.delete(id));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -251,6 +275,7 @@ export class MemoryTokenStore implements TokenStore {
    */
   deleteTokens(): Promise<void> {
     this.#tokens.clear();
+    this.#statuses.clear();
     return Promise.resolve();
   }
 
@@ -289,4 +314,35 @@ export class MemoryTokenStore implements TokenStore {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Statuses in `statuses`, copied in and out so callers never share them. */
+function memoryStatuses(
+  statuses: Map<string, TokenStatus>,
+): TokenStatusStore {
+  const attempt = <T>(fn: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(fn());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  return {
+    get: (id) =>
+      attempt(() => {
+        const status = statuses.get(validateId(id));
+        return status ? { ...status } : null;
+      }),
+    put: (status) =>
+      attempt(() => {
+        const checked = statusToWrite(status);
+        statuses.set(checked.id, checked);
+      }),
+    list: () =>
+      attempt(() => [...statuses.values()].map((status) => ({ ...status }))),
+    delete: (id) =>
+      attempt(() => {
+        statuses.delete(validateId(id));
+      }),
+  };
 }

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "@std/path";
 import { main } from "../cli.ts";
 import type { OAuthTokenInit } from "../core/token.ts";
+import type { TokenStatus } from "../core/token_status.ts";
 import { openStore } from "../stores/open_store.ts";
 import {
   assertFails,
@@ -333,4 +334,111 @@ Deno.test("cli migrate: sdk_tokens.txt → a Zoho MySQL oauthtoken table → lib
       await connection.end();
     }
   }
+});
+
+async function statusesIn(url: string): Promise<TokenStatus[]> {
+  const store = await openStore(url);
+  try {
+    return (await store.status!.list()).sort((a, b) => a.id < b.id ? -1 : 1);
+  } finally {
+    await store.close?.();
+  }
+}
+
+Deno.test("cli migrate copies the tokens' statuses too, verified and counted", async () => {
+  await withTempDir(async (dir) => {
+    const csv = `zoho-csv:${join(dir, "sdk_tokens.txt")}`;
+    const kv = `kv:${join(dir, "tokens.db")}`;
+    const json = `file:${join(dir, "tokens.json")}`;
+    await Deno.writeTextFile(join(dir, "sdk_tokens.txt"), SDK_TOKENS);
+    const statuses: TokenStatus[] = [
+      {
+        id: "1",
+        state: "ok",
+        lastRefreshAt: 1_800_000_000_000,
+        failures: 0,
+        refreshTokenExpiresAt: 1_900_000_000_000,
+      },
+      {
+        id: "3",
+        state: "revoked",
+        lastRefreshAt: 1_700_000_000_000,
+        lastFailureAt: 1_800_000_000_500,
+        lastError: "invalid_grant",
+        failures: 2,
+      },
+    ];
+    // token 2 has no status; "9" is the status of a token no longer there
+    const source = await openStore(csv);
+    try {
+      for (const status of statuses) await source.status!.put(status);
+      await source.status!.put({ id: "9", state: "failing", failures: 1 });
+    } finally {
+      await source.close?.();
+    }
+    const results: CliResult[] = [];
+
+    const dry = await runCli([
+      "migrate",
+      "--from",
+      csv,
+      "--to",
+      kv,
+      "--dry-run",
+    ]);
+    results.push(dry);
+    assertOk(dry);
+    assertStringIncludes(
+      dry.stdout,
+      `Dry run: would copy 3 tokens and 2 token statuses from ${csv} to ${kv}; nothing was written`,
+    );
+
+    const first = await runCli(["migrate", "--from", csv, "--to", kv]);
+    results.push(first);
+    assertOk(first);
+    assertEquals(
+      first.stdout,
+      `Migrated 3 tokens from ${csv} to ${kv}; all 3 verified\n` +
+        "Copied 2 token statuses; all 2 verified\n",
+    );
+    assertEquals(await records(kv), EXPECTED);
+    assertEquals(await statusesIn(kv), statuses);
+
+    // a rerun replaces the target's statuses with the source's, whole
+    const target = await openStore(kv);
+    try {
+      await target.status!.put({
+        id: "1",
+        state: "failing",
+        lastFailureAt: 1_800_000_001_000,
+        lastError: "invalid_client",
+        failures: 5,
+      });
+    } finally {
+      await target.close?.();
+    }
+    const rerun = await runCli(["migrate", "--from", csv, "--to", kv]);
+    results.push(rerun);
+    assertOk(rerun);
+    assertEquals(rerun.stdout, first.stdout);
+    assertEquals(await statusesIn(kv), statuses);
+
+    // and on to a JSON file: statuses beside it, the token file unchanged
+    const onward = await runCli(["migrate", "--from", kv, "--to", json]);
+    results.push(onward);
+    assertOk(onward);
+    assertStringIncludes(
+      onward.stdout,
+      "Copied 2 token statuses; all 2 verified\n",
+    );
+    assertEquals(await statusesIn(json), statuses);
+    assertEquals(await records(json), EXPECTED);
+    assertEquals(
+      JSON.parse(
+        await Deno.readTextFile(join(dir, "tokens.json.status.json")),
+      ).statuses["3"],
+      statuses[1],
+    );
+    assertNoSecrets(results, SECRETS);
+  });
 });

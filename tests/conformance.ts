@@ -25,6 +25,7 @@ import type {
   TokenStore,
 } from "../core/token_store.ts";
 import { TokenStoreError } from "../core/errors.ts";
+import type { TokenStatus, TokenStatusStore } from "../core/token_status.ts";
 
 /** Opens an empty, ready store. */
 export type OpenStore = () => Promise<TokenStore>;
@@ -683,6 +684,157 @@ export function testTokenStore(
       }
     }
     assert(outputs[0].includes("secret@example.com"));
+  });
+
+  // Health (design "Health"): every built-in store keeps statuses beside
+  // its tokens and removes a token's status with the token.
+  const statuses = (s: TokenStore): TokenStatusStore => {
+    assertExists(s.status, "every store in this package keeps statuses");
+    return s.status;
+  };
+  const byId = (list: TokenStatus[]) =>
+    [...list].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+  test("status: put, get, list and delete round-trip; put replaces the whole status", async (s) => {
+    const status = statuses(s);
+    const a = await s.saveToken(full("a@example.com"));
+    const b = await s.saveToken(full("b@example.com"));
+    assertEquals(await status.get(a.id!), null);
+    assertEquals(await status.list(), []);
+    const full1: TokenStatus = {
+      id: a.id!,
+      state: "failing",
+      lastRefreshAt: 1_800_000_000_001,
+      lastFailureAt: 1_800_000_000_002,
+      lastError: "invalid_client",
+      failures: 3,
+      refreshTokenExpiresAt: 1_900_000_000_003,
+    };
+    const minimal: TokenStatus = { id: b.id!, state: "ok", failures: 0 };
+    await status.put(full1);
+    await status.put(minimal);
+    assertEquals(await status.get(a.id!), full1);
+    assertEquals(await status.get(b.id!), minimal);
+    assertEquals(byId(await status.list()), byId([full1, minimal]));
+    // a status is returned as a copy
+    const read = (await status.get(a.id!))!;
+    read.failures = 99;
+    assertEquals((await status.get(a.id!))?.failures, 3);
+    // upsert: the new status replaces every field, absent ones included
+    const revoked: TokenStatus = {
+      id: a.id!,
+      state: "revoked",
+      lastFailureAt: 1_800_000_000_009,
+      lastError: "invalid_grant",
+      failures: 4,
+    };
+    await status.put(revoked);
+    assertEquals(await status.get(a.id!), revoked);
+    assertEquals(byId(await status.list()), byId([revoked, minimal]));
+    // extra fields are not kept
+    await status.put({ ...minimal, note: "x" } as TokenStatus);
+    assertEquals(await status.get(b.id!), minimal);
+    // the tokens themselves are untouched
+    assertEquals(
+      sortById(await s.getTokens()),
+      sortById([a, b]),
+    );
+    await status.delete(a.id!);
+    assertEquals(await status.get(a.id!), null);
+    assertEquals(await status.list(), [minimal]);
+    assertExists(await s.findTokenById(a.id!), "the token stays");
+    await status.delete(a.id!); // nothing there: no error
+    // no status for an id nothing has: null
+    assertEquals(await status.get("nosuch1"), null);
+    await status.delete("nosuch1");
+    assertEquals(await status.list(), [minimal]);
+  });
+
+  test("status: an invalid status is refused with INVALID_TOKEN and nothing written", async (s) => {
+    const status = statuses(s);
+    const a = await s.saveToken(full("a@example.com"));
+    const kept: TokenStatus = {
+      id: a.id!,
+      state: "ok",
+      lastRefreshAt: 1_800_000_000_000,
+      failures: 0,
+    };
+    await status.put(kept);
+    const id = a.id!;
+    for (
+      const bad of [
+        null,
+        "ok",
+        {},
+        { state: "ok", failures: 0 },
+        { id: "", state: "ok", failures: 0 },
+        { id: "bad id!", state: "ok", failures: 0 },
+        { id: 7, state: "ok", failures: 0 },
+        { id, state: "fine", failures: 0 },
+        { id, failures: 0 },
+        { id, state: "ok" },
+        { id, state: "ok", failures: -1 },
+        { id, state: "ok", failures: 1.5 },
+        { id, state: "ok", failures: "1" },
+        { id, state: "ok", failures: 0, lastRefreshAt: -1 },
+        { id, state: "ok", failures: 0, lastRefreshAt: Number.NaN },
+        { id, state: "ok", failures: 0, lastFailureAt: "2026-01-01" },
+        { id, state: "ok", failures: 0, refreshTokenExpiresAt: 1.5 },
+        { id, state: "ok", failures: 0, lastError: "" },
+        { id, state: "ok", failures: 0, lastError: "Bearer 1000.secret" },
+        { id, state: "ok", failures: 0, lastError: 401 },
+      ]
+    ) {
+      const error = await assertRejects(
+        () => status.put(bad as TokenStatus),
+        TokenStoreError,
+        undefined,
+        JSON.stringify(bad),
+      );
+      assertEquals(error.code, "INVALID_TOKEN", JSON.stringify(bad));
+    }
+    assertEquals(await status.get(id), kept);
+    assertEquals(await status.list(), [kept]);
+  });
+
+  test("status: deleteToken removes the token's status, deleteTokens every status", async (s) => {
+    const status = statuses(s);
+    const tokens = await Promise.all(
+      ["a", "b", "c"].map((u) => s.saveToken(full(`${u}@example.com`))),
+    );
+    for (const [i, t] of tokens.entries()) {
+      await status.put({ id: t.id!, state: "ok", failures: i });
+    }
+    assertEquals(await s.deleteToken(tokens[0].id!), true);
+    assertEquals(await status.get(tokens[0].id!), null);
+    assertEquals(
+      byId(await status.list()),
+      byId(
+        tokens.slice(1).map((t, i) => ({
+          id: t.id!,
+          state: "ok" as const,
+          failures: i + 1,
+        })),
+      ),
+    );
+    // a token saved again under the deleted id starts without a status
+    const again = await s.saveToken(tokens[0]);
+    assertEquals(again.id, tokens[0].id);
+    assertEquals(await status.get(again.id!), null);
+    // a status whose token is gone (a write that raced the delete) goes
+    // with the next delete of its id, and with deleteTokens
+    await status.put({ id: "orphan1", state: "failing", failures: 1 });
+    assertEquals(await s.deleteToken("orphan1"), false);
+    assertEquals(await status.get("orphan1"), null);
+    await status.put({ id: "orphan2", state: "revoked", failures: 1 });
+    await s.deleteTokens();
+    assertEquals(await status.list(), []);
+    for (const t of tokens) assertEquals(await status.get(t.id!), null);
+    // and the store keeps working afterwards
+    const next = await s.saveToken(full("d@example.com"));
+    const fresh: TokenStatus = { id: next.id!, state: "ok", failures: 0 };
+    await status.put(fresh);
+    assertEquals(await status.list(), [fresh]);
   });
 
   test("lease is exclusive, expires after ttlMs and release frees only its own", async (s) => {

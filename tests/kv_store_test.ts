@@ -36,6 +36,7 @@ async function openFileStore(): Promise<TokenStore> {
     deleteTokens: () => store.deleteTokens(),
     findTokenById: (id) => store.findTokenById(id),
     lock: store.lock,
+    status: store.status,
     async close() {
       await store.close();
       await Deno.remove(dir, { recursive: true });

@@ -1,8 +1,8 @@
 /**
  * `deleteTokens` of the Deno KV token store (private): every token with its
- * index entries, counters and parts in atomic batches within Deno KV's
- * limits, then a sweep of what no token owns (left by nothing but corruption
- * or a crash of another writer version).
+ * index entries, counters, parts and status in atomic batches within Deno
+ * KV's limits, then a sweep of every status left and of what no token owns
+ * (left by nothing but corruption or a crash of another writer version).
  *
  * @module
  */
@@ -83,7 +83,7 @@ async function deleteListed(
   const op = kv.atomic();
   entries.forEach((entry, i) => {
     const id = entry.key[entry.key.length - 1] as string;
-    op.check(entry).delete(entry.key);
+    op.check(entry).delete(entry.key).delete(keys.status(id));
     for (const key of owned[i]) op.delete(keys.index(key, id));
     for (const field of spilledFields(id, entry.value, false)) {
       op.delete(keys.part(id, field));
@@ -109,9 +109,10 @@ export async function deleteAllTokens(context: KvContext): Promise<string[]> {
   const batcher = new Batcher();
   const left: string[] = [];
   let batch: KvEntry<unknown>[] = [];
-  // Per token: its key, 4 index entries, 4 counters and 3 parts at most.
+  // Per token: its key, its status, 4 index entries, 4 counters and 3 parts
+  // at most.
   const perToken = keys.prefixBytes + 200;
-  const [checks, mutations] = [5, 12];
+  const [checks, mutations] = [5, 13];
   for await (
     const entry of kv.list({ prefix: keys.tokens() }, { batchSize: 500 })
   ) {
@@ -160,7 +161,7 @@ export async function sweepOrphans(
     const entry of kv.list({ prefix: keys.prefix }, { batchSize: 500 })
   ) {
     const space = keys.space(entry.key);
-    if (space === "token" || space === "lock") continue;
+    if (space === "token" || space === "lock" || space === "status") continue;
     if (space === "part") {
       // a part its token does not list, or was not written with it
       const [id, field] = entry.key.slice(keys.prefix.length + 1);
@@ -186,9 +187,36 @@ export async function sweepOrphans(
 }
 
 /**
- * Every token and index entry under the prefix deleted, in atomic batches:
- * the tokens {@linkcode deleteAllTokens} found changed are deleted one by
- * one, then {@linkcode sweepOrphans} runs. Each step is retried on conflict.
+ * Phase three of `deleteTokens`: every status left (of a token deleted one
+ * by one, or written while the tokens were deleted), in atomic batches
+ * without checks, so that a status written meanwhile cannot keep the others.
+ */
+export async function deleteAllStatuses(context: KvContext): Promise<void> {
+  const { kv, keys } = context;
+  const batcher = new Batcher();
+  let op = kv.atomic();
+  let pending = 0;
+  for await (
+    const { key } of kv.list({ prefix: keys.statuses() }, { batchSize: 500 })
+  ) {
+    if (!batcher.fits(0, 1, keyBytes(key))) {
+      await op.commit();
+      op = kv.atomic();
+      pending = 0;
+      batcher.reset();
+      batcher.fits(0, 1, keyBytes(key));
+    }
+    op.delete(key);
+    pending++;
+  }
+  if (pending > 0) await op.commit();
+}
+
+/**
+ * Every token, index entry and status under the prefix deleted, in atomic
+ * batches: the tokens {@linkcode deleteAllTokens} found changed are deleted
+ * one by one, then {@linkcode sweepOrphans} and
+ * {@linkcode deleteAllStatuses} run. Each step is retried on conflict.
  */
 export async function deleteTokens(
   context: KvContext,
@@ -202,4 +230,5 @@ export async function deleteTokens(
     await runner.retry("delete token", () => deleteOnce(context, id));
   }
   await runner.retry("delete tokens", () => sweepOrphans(context));
+  await runner.retry("delete tokens", () => deleteAllStatuses(context));
 }

@@ -13,6 +13,7 @@
  * | `[...P, "uniq", kind, ...group]` | how many tokens have that natural key |
  * | `[...P, "lock", key]` | a lease: `{ owner, expiresAt }` |
  * | `[...P, "part", id, field]` | a field stored apart (the value, a string) |
+ * | `[...P, "status", id]` | the token's `TokenStatus` |
  *
  * A token whose record would not fit in one Deno KV value (64 KiB; four
  * fields of 4,096 characters outside Latin-1 already take 32 KiB) keeps its
@@ -204,6 +205,14 @@ export class KvKeys {
   /** A field of a token stored apart from its record. */
   part(id: string, field: string): KvKey {
     return [...this.prefix, "part", id, field];
+  }
+  /** The range of every token status. */
+  statuses(): KvKey {
+    return [...this.prefix, "status"];
+  }
+  /** A token's status. */
+  status(id: string): KvKey {
+    return [...this.prefix, "status", id];
   }
   /** Which part of the store a key under the prefix belongs to. */
   space(key: KvKey): string | undefined {

@@ -7,7 +7,8 @@
  * - a token's index entries are exactly its natural keys;
  * - the `uniq` counter of a natural key is the number of tokens having it;
  * - a token's parts (fields stored apart, `_kv/spill.ts`) are exactly those
- *   its record lists, written with it.
+ *   its record lists, written with it;
+ * - deleting a token deletes its status.
  *
  * @module
  */
@@ -301,14 +302,21 @@ export async function deleteOnce(
   id: string,
 ): Promise<boolean | Retry> {
   const { kv, keys } = context;
-  const entry = await kv.get(keys.token(id));
-  if (entry.versionstamp === null) return false;
+  // the status is read with the token: no extra round trip
+  const [entry, status] = await kv.getMany([keys.token(id), keys.status(id)]);
+  if (entry.versionstamp === null) {
+    // no token: a status left by a write that raced a delete goes too
+    if (status.versionstamp !== null) {
+      await kv.atomic().check(status).delete(status.key).commit();
+    }
+    return false;
+  }
   const owned = naturalKeys(entry.value);
   const reads = await getMany(kv, [
     ...owned.map((key) => keys.uniq(key)),
     ...owned.map((key) => keys.index(key, id)),
   ], "strong");
-  const op = kv.atomic().check(entry).delete(entry.key);
+  const op = kv.atomic().check(entry).delete(entry.key).delete(status.key);
   for (const field of spilledFields(id, entry.value, false)) {
     op.delete(keys.part(id, field));
   }
