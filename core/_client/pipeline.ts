@@ -20,8 +20,10 @@ import { RotationState } from "./rotation.ts";
 import { EndpointRouter } from "./routing.ts";
 import { SkewTracker } from "./skew.ts";
 import { StatusObserver } from "./status.ts";
+import { TelemetryObserver } from "./telemetry.ts";
+import { TracedWork } from "./traced_work.ts";
 import { Wakeup } from "./wakeup.ts";
-import { RefreshWork } from "./work.ts";
+import type { RefreshWork } from "./work.ts";
 
 /** The parts of a client's pipeline its public API calls. */
 export interface Pipeline {
@@ -50,10 +52,12 @@ export function createPipeline(
     report: (report) => observer.observe(report),
   });
   const ended = new EndedTap();
+  const telemetry = new TelemetryObserver();
   const observer = new Observers([
     ...observers,
     ...(status === undefined ? [] : [status]),
     ended,
+    telemetry,
   ]);
   const persister = new Persister({
     store,
@@ -72,7 +76,7 @@ export function createPipeline(
   });
   // what a holder's lease must outlast a request by
   const marginMs = Math.min(leaseTtlMs, 5_000);
-  const work = new RefreshWork({
+  const work = new TracedWork({
     endpoint,
     router: new EndpointRouter(options),
     clientId: options.clientId,
@@ -88,7 +92,7 @@ export function createPipeline(
     persister,
     reader,
     observer,
-  });
+  }, telemetry);
   const coordinator = new RefreshCoordinator({
     lock: store.lock,
     leaseTtlMs,

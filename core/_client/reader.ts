@@ -13,6 +13,7 @@ import { describeQuery } from "./options.ts";
 import { isTransient, type Persister } from "./persist.ts";
 import type { SkewTracker } from "./skew.ts";
 import { planKey, type TokenCache } from "./cache.ts";
+import { cacheLookups, lookupMissed } from "./telemetry.ts";
 import { TokenStoreError } from "../errors.ts";
 import type { OAuthToken } from "../token.ts";
 import {
@@ -60,7 +61,11 @@ export class TokenReader {
   lookup(query: TokenQuery): Lookup {
     const plan = planQuery(query);
     const key = planKey(plan);
-    return { query, plan, key, cached: this.#cache.get(key, plan) };
+    const cached = this.#cache.get(key, plan);
+    // telemetry: an increment on a hit (see telemetry.ts)
+    if (cached === undefined) lookupMissed();
+    else cacheLookups.hits++;
+    return { query, plan, key, cached };
   }
 
   /**
