@@ -200,6 +200,7 @@ for (const [kind, open] of STORES) {
         secrets.push(accessToken);
       }
       assertEquals((await store.getTokens()).length, 1);
+      await client.flush(); // status records land before the store closes
     } finally {
       await store.close?.();
       await Deno.remove(dir, { recursive: true });

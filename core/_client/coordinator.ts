@@ -64,8 +64,8 @@ export interface CoordinatorConfig {
   observer: PipelineObserver;
   /**
    * What must land before the refresh lease of token `id` is released once
-   * its refresh ended (its status record), if anything: the lease is kept,
-   * in the background, until it settles.
+   * its refresh succeeded (its status record), if anything: the lease is
+   * kept, in the background, until it settles.
    */
   after?: (id: string) => Promise<void> | undefined;
 }
@@ -253,7 +253,12 @@ export class RefreshCoordinator {
           if (!(error instanceof LeaseLostError)) throw error;
           // Another holder took over before anything was sent: wait for it.
         } finally {
-          const landed = settledAll(result?.persisted, after?.(wakeKey));
+          // A refresh that ended well keeps the lease until its status is
+          // written, in the background: the next holder reads it. A failure
+          // frees the lease before its error reaches the callers.
+          const landed = result === undefined
+            ? undefined
+            : settledAll(result.persisted, after?.(wakeKey));
           if (landed === undefined) await lease.release();
           else this.#holdWhile(lease, landed);
         }

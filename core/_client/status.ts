@@ -8,11 +8,14 @@
  * Each record is a read-modify-write done after the outcome, never on the
  * callers' path: the previous status is read (`get`), the next one written
  * (`put`). A successful refresh of a token this process last recorded as
- * `ok` skips the read: it costs one write. A failure to read or write a
- * status is swallowed: it never fails a refresh. Records of one token are
- * written in order, and the refresh coordinator keeps the token's refresh
- * lease until its record has landed, so that the next holder, in any
- * process, reads it.
+ * `ok` skips the read: it costs one write. (A failure another process
+ * recorded since is then overwritten by this `ok` without a `"recovered"`
+ * event here: failures do not change the token, so nothing tells. Failures
+ * and exchanges always read first.) A failure to read or write a status is
+ * swallowed: it never fails a refresh. Records of one token are written in
+ * order, and after a successful refresh the coordinator keeps the token's
+ * refresh lease until its record has landed (in the background), so that
+ * the next holder, in any process, reads it.
  *
  * @module
  */
