@@ -11,7 +11,7 @@
  * The second run registers Deno's built-in providers (exporting to a port
  * nothing listens on; the export fails quietly). The row names say which
  * provider the run had. A cached lookup only increments an integer
- * (`core/_client/telemetry.ts`); the last row shows what the rejected
+ * (`core/_telemetry/`); the last row shows what the rejected
  * design, one `counter.add` per lookup, would cost on top.
  *
  * @module
@@ -22,7 +22,7 @@ import { TokenClient } from "../core/token_client.ts";
 import {
   OTEL_REGISTRY,
   type OtelMeterProvider,
-} from "../core/_client/telemetry.ts";
+} from "../core/_telemetry/otel.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";
 import { CLIENT_ID, tokenValue } from "./_data.ts";
 

@@ -11,12 +11,12 @@
 
 import * as api from "@opentelemetry/api";
 import { assert, assertEquals, assertGreaterOrEqual } from "@std/assert";
-import {
-  drainLookups,
-  type OtelMeterProvider,
-  type OtelTracerProvider,
-  withSpan,
-} from "../core/_client/telemetry.ts";
+import { drainLookups } from "../core/_telemetry/metrics.ts";
+import type {
+  OtelMeterProvider,
+  OtelTracerProvider,
+} from "../core/_telemetry/otel.ts";
+import { withSpan } from "../core/_telemetry/spans.ts";
 import { OAuthToken } from "../core/token.ts";
 import { TokenClient } from "../core/token_client.ts";
 import { MemoryTokenStore } from "../stores/memory.ts";
@@ -170,6 +170,9 @@ Deno.test("telemetry over OTLP (OTEL_DENO=true): spans, metrics, batched cache l
       });
       const [keepAlive] = named("tokenstore.keep_alive");
       assertEquals(attributes(keepAlive)["tokenstore.outcome"], "ok");
+      // client.keepAlive's own span, with its report (the token has no refresh token)
+      assertEquals(attributes(keepAlive)["tokenstore.keep_alive.checked"], 1);
+      assertEquals(attributes(keepAlive)["tokenstore.keep_alive.skipped"], 1);
       assertEquals(
         spans.map((span) => span.name).sort(),
         [

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { withSpan } from "../_telemetry/spans.ts";
 import { TokenStoreError } from "../errors.ts";
 import type { OAuthToken } from "../token.ts";
 import type { TokenStatus, TokenStatusStore } from "../token_status.ts";
@@ -130,7 +131,25 @@ export async function keepAlive(
   deps: KeepAliveDeps,
   options: KeepAliveOptions = {},
 ): Promise<KeepAliveReport> {
-  const { idleMs, refreshTokenMarginMs, concurrency } = resolve(options);
+  const resolved = resolve(options);
+  return await withSpan("tokenstore.keep_alive", {}, async (span) => {
+    const report = await run(deps, resolved);
+    span.set({
+      "tokenstore.keep_alive.checked": report.checked,
+      "tokenstore.keep_alive.refreshed": report.refreshed,
+      "tokenstore.keep_alive.failed": report.failed,
+      "tokenstore.keep_alive.revoked": report.revoked,
+      "tokenstore.keep_alive.skipped": report.skipped,
+    });
+    return report;
+  });
+}
+
+async function run(
+  deps: KeepAliveDeps,
+  options: ReturnType<typeof resolve>,
+): Promise<KeepAliveReport> {
+  const { idleMs, refreshTokenMarginMs, concurrency } = options;
   const { store, coordinator, now } = deps;
   const status: TokenStatusStore | undefined = store.status;
   const started = now();

@@ -20,8 +20,8 @@ import { RotationState } from "./rotation.ts";
 import { EndpointRouter } from "./routing.ts";
 import { SkewTracker } from "./skew.ts";
 import { StatusObserver } from "./status.ts";
-import { TelemetryObserver } from "./telemetry.ts";
-import { TracedWork } from "./traced_work.ts";
+import { TelemetryObserver } from "../_telemetry/observer.ts";
+import { TracedWork } from "../_telemetry/traced_work.ts";
 import { Wakeup } from "./wakeup.ts";
 import type { RefreshWork } from "./work.ts";
 

@@ -13,7 +13,7 @@ import { describeQuery } from "./options.ts";
 import { isTransient, type Persister } from "./persist.ts";
 import type { SkewTracker } from "./skew.ts";
 import { planKey, type TokenCache } from "./cache.ts";
-import { cacheLookups, lookupMissed } from "./telemetry.ts";
+import { cacheLookups, lookupMissed } from "../_telemetry/metrics.ts";
 import { TokenStoreError } from "../errors.ts";
 import type { OAuthToken } from "../token.ts";
 import {

@@ -6,25 +6,22 @@
  * each request to the token endpoint is counted. The work itself is
  * unchanged: {@linkcode TracedWork} only wraps {@linkcode RefreshWork}'s
  * entry points, and the outcome of a refresh comes from the work's own
- * report (see `telemetry.ts`).
+ * report (see `observer.ts`).
  *
  * @module
  */
 
-import type { HeldLease } from "./lease.ts";
-import type { EndpointRouter } from "./routing.ts";
-import {
-  ATTR,
-  countingFetch,
-  serverAddress,
-  type TelemetryObserver,
-  withSpan,
-} from "./telemetry.ts";
+import type { HeldLease } from "../_client/lease.ts";
+import type { EndpointRouter } from "../_client/routing.ts";
 import {
   RefreshWork,
   type RefreshWorkConfig,
   type WorkResult,
-} from "./work.ts";
+} from "../_client/work.ts";
+import { countingFetch } from "./metrics.ts";
+import type { TelemetryObserver } from "./observer.ts";
+import { ATTR } from "./otel.ts";
+import { serverAddress, withSpan } from "./spans.ts";
 import type { OAuthToken } from "../token.ts";
 
 /** {@linkcode RefreshWork} inside spans, counting its token requests. */
