@@ -2,7 +2,8 @@
  * tokenstore keeps OAuth tokens alive: an immutable token model, a
  * {@linkcode TokenStore} interface compatible with the Zoho CRM SDKs' token
  * stores, stores that are safe for many processes and edge isolates at once
- * (memory, Deno KV, libSQL/Turso, file, MySQL, PostgreSQL), and a {@linkcode TokenClient}
+ * (memory, Deno KV, libSQL/Turso, file, MySQL, PostgreSQL, Redis and Upstash), and a
+ * {@linkcode TokenClient}
  * that exchanges grant tokens and refreshes access tokens exactly once per
  * expiry. Importing this module loads no database driver: drivers are loaded
  * when a store that needs them is opened.
@@ -31,7 +32,7 @@
  * import { assertEquals } from "@std/assert";
  * import { OAuthToken, openStore, TokenClient } from "@tokenstore/tokenstore";
  *
- * const store = await openStore("memory:"); // or "kv:./tokens.db", "postgres://…"
+ * const store = await openStore("memory:"); // or "kv:./tokens.db", "postgres://…", "redis://…"
  * await store.saveToken(
  *   new OAuthToken({ userName: "ada@example.com", refreshToken: "1000.refresh" }),
  * );
@@ -69,5 +70,6 @@ export * from "./stores/libsql.ts";
 export * from "./stores/file.ts";
 export * from "./stores/mysql.ts";
 export * from "./stores/postgres.ts";
+export * from "./stores/redis.ts";
 export * from "./stores/open_store.ts";
 export * from "./stores/zoho_sdk.ts";

@@ -1,6 +1,6 @@
 /**
  * Parsing of token store URLs (`memory:`, `kv:`, `file:`, `zoho-csv:`,
- * `libsql:`, `mysql://`, `postgres://`) into what each store's factory needs, without
+ * `libsql:`, `mysql://`, `postgres://`, `redis://`) into what each store's factory needs, without
  * loading any store. Error messages never echo a password or auth token.
  *
  * @module
@@ -13,7 +13,8 @@ export const ACCEPTED_FORMS: string =
   "(libsql:file:PATH, libsql::memory:, libsql:libsql://HOST?authToken=TOKEN, " +
   "libsql:https://HOST, libsql:wss://HOST), " +
   "mysql://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE, " +
-  "postgres://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE&search_path=SCHEMA&sslmode=require";
+  "postgres://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE&search_path=SCHEMA&sslmode=require, " +
+  "redis://[USER:PASSWORD@]HOST:PORT/DB?prefix=PREFIX&allowVolatile=true (also rediss://)";
 
 /** The `sslmode` values a `postgres://` URL may name. */
 export const SSL_MODES = [
@@ -44,6 +45,13 @@ export type StoreSpec =
   | { kind: "file"; path: string; format: "json" | "zoho-csv" }
   | { kind: "libsql"; url: string; authToken?: string; table?: string }
   | ({ kind: "mysql" } & ServerSpec)
+  | {
+    kind: "redis";
+    /** The URL without the store's own query parameters. */
+    url: string;
+    prefix?: string;
+    allowVolatile?: boolean;
+  }
   | ({
     kind: "postgres";
     searchPath?: string;
@@ -203,6 +211,43 @@ function parsePostgres(scheme: string, text: string): StoreSpec {
   };
 }
 
+function parseRedis(scheme: string, text: string): StoreSpec {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalid(scheme, "the URL cannot be parsed (check host and port)");
+  }
+  if (!text.slice(scheme.length).startsWith("//") || url.hostname === "") {
+    throw invalid(scheme, "the host is missing");
+  }
+  if (!/^\/?(\d+)?$/.test(url.pathname)) {
+    throw invalid(scheme, "the path must be a database number such as /0");
+  }
+  for (const key of url.searchParams.keys()) {
+    if (key !== "prefix" && key !== "allowVolatile") {
+      throw invalid(
+        scheme,
+        `unknown query parameter "${
+          key.slice(0, 40)
+        }" (accepted: "prefix", "allowVolatile")`,
+      );
+    }
+  }
+  const volatile = url.searchParams.get("allowVolatile");
+  if (volatile !== null && volatile !== "true" && volatile !== "false") {
+    throw invalid(scheme, '"allowVolatile" must be "true" or "false"');
+  }
+  const prefix = url.searchParams.get("prefix") ?? undefined;
+  url.search = "";
+  return {
+    kind: "redis",
+    url: url.href,
+    ...(prefix === undefined ? {} : { prefix }),
+    ...(volatile === null ? {} : { allowVolatile: volatile === "true" }),
+  };
+}
+
 /**
  * Parses a token store URL into a {@linkcode StoreSpec}.
  *
@@ -258,6 +303,9 @@ export function parseStoreUrl(url: string): StoreSpec {
     case "postgres:":
     case "postgresql:":
       return parsePostgres(scheme, url);
+    case "redis:":
+    case "rediss:":
+      return parseRedis(scheme, url);
     default:
       throw new TypeError(
         `Unsupported token store URL scheme "${

@@ -12,6 +12,7 @@
  * | `libsql:file:./t.db`, `libsql::memory:`, `libsql:libsql://db.turso.io?authToken=…` | `LibsqlTokenStore` |
  * | `mysql://user:pass@host:3306/db?table=oauthtoken` | `MysqlTokenStore` |
  * | `postgres://user:pass@host:5432/db?table=oauthtoken&search_path=public` | `PostgresTokenStore` |
+ * | `redis://:pass@host:6379/0?prefix=tokenstore&allowVolatile=true`, `rediss://…` | `RedisTokenStore` |
  *
  * `libsql:`, `mysql://` and `postgres://` URLs take `?table=NAME` (default
  * `oauthtoken`).
@@ -98,7 +99,9 @@ function defaultUrl(
  * `libsql:libsql://HOST?authToken=TOKEN`, `libsql:https://HOST`),
  * `mysql://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE`, and
  * `postgres://USER:PASSWORD@HOST:PORT/DATABASE?table=TABLE&search_path=SCHEMA&sslmode=require`
- * (also `postgresql://`).
+ * (also `postgresql://`), and
+ * `redis://[USER:PASSWORD@]HOST:PORT/DB?prefix=PREFIX&allowVolatile=true`
+ * (also `rediss://`, TLS).
  *
  * @example Open the store named by `TOKEN_STORE_URL`
  * ```ts
@@ -183,6 +186,14 @@ export async function openStore(
     case "postgres": {
       const { PostgresTokenStore } = await import("./postgres.ts");
       return await PostgresTokenStore.open({ url: resolved });
+    }
+    case "redis": {
+      const { RedisTokenStore } = await import("./redis.ts");
+      return await RedisTokenStore.open({
+        url: spec.url,
+        prefix: spec.prefix,
+        allowVolatile: spec.allowVolatile,
+      });
     }
   }
 }

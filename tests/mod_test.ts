@@ -23,6 +23,7 @@ Deno.test("importing mod.ts loads no npm driver and exports every store", async 
       "FileTokenStore",
       "MysqlTokenStore",
       "PostgresTokenStore",
+      "RedisTokenStore",
       "SqlTokenStore",
       "TokenClient",
       "EncryptedTokenStore",

@@ -21,6 +21,7 @@ export const DRIVER_RANGES: Readonly<Record<string, string>> = {
   "@libsql/client": "^0.18",
   "mysql2": "^3",
   "postgres": "^3",
+  "redis": "^5",
 };
 
 /**
