@@ -55,6 +55,7 @@ const CASES: Case[] = [
   { kind: "libsql", users: 20, saves: 100, leases: 3 },
   { kind: "mysql", users: 8, saves: 50, leases: 3, connectionLimit: 4 },
   { kind: "postgres", users: 8, saves: 50, leases: 3 },
+  { kind: "redis", users: 20, saves: 100, leases: 3 },
 ];
 
 const test = (name: string, ignore: boolean, fn: () => Promise<void>) =>
