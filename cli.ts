@@ -96,6 +96,9 @@ Global options:
                   libsql::memory:
                   libsql:libsql://HOST?authToken=TOKEN  (Turso)
                   mysql://USER:PASSWORD@HOST:3306/DATABASE?table=oauthtoken
+                  postgres://USER:PASSWORD@HOST:5432/DATABASE?table=oauthtoken
+                  redis://:PASSWORD@HOST:6379/0?prefix=tokenstore  (rediss:// for TLS;
+                    &allowVolatile=true for a Redis that keeps nothing on disk)
   --encrypted   The store is an EncryptedTokenStore: secrets are encrypted
                 with the first key in TOKENSTORE_KEY, decrypted with any
                 of its keys (base64, 32 bytes, separated by commas)

@@ -272,7 +272,17 @@ Deno.test("openStore rejects unknown schemes and malformed URLs without echoing 
       `mongodb://admin:${password}@127.0.0.1:27017/db`,
       'Unsupported token store URL scheme "mongodb:"',
     ],
-    ["redis:", 'Unsupported token store URL scheme "redis:"'],
+    ["redis:", "host is missing"],
+    ["ftp://host/x", 'Unsupported token store URL scheme "ftp:"'],
+    [
+      `redis://:${password}@127.0.0.1:6379/0?table=x`,
+      'unknown query parameter "table"',
+    ],
+    [`redis://:${password}@127.0.0.1:6379/abc`, "database number"],
+    [
+      `rediss://:${password}@127.0.0.1:6379/0?allowVolatile=yes`,
+      '"allowVolatile" must be',
+    ],
     ["./tokens.json", "no scheme"],
     ["", "non-empty"],
     ["memory:extra", "nothing may follow"],
@@ -317,6 +327,8 @@ Deno.test("openStore rejects unknown schemes and malformed URLs without echoing 
         "zoho-csv:PATH",
         "libsql:",
         "mysql://",
+        "postgres://",
+        "redis://",
       ]
     ) {
       assertStringIncludes(error.message, form, url);
@@ -378,6 +390,7 @@ Deno.test("importing open_store.ts statically loads no store module and no npm d
     "./memory.ts",
     "./mysql.ts",
     "./postgres.ts",
+    "./redis.ts",
   ]);
 });
 
