@@ -7,7 +7,8 @@
  *
  * The stores are those of `tests/fixtures/store_specs.ts`; MySQL and
  * PostgreSQL run when `MYSQL_URL` / `POSTGRES_URL` is set (a table
- * `tsbench_<…>_hot` / `tspgbench_<…>_hot`, dropped at the end).
+ * `tsbench_<…>_hot` / `tspgbench_<…>_hot`, dropped at the end), Redis when
+ * `REDIS_URL` is set (keys under a prefix of the same name, deleted at the end).
  *
  * Run: `deno bench -A bench/get_access_token_bench.ts`
  *
@@ -31,6 +32,22 @@ import {
 } from "./_postgres_tables.ts";
 
 const USER = "hot@example.com";
+
+/** Deletes a Redis spec's keys through `redis-cli` (unload cannot await). */
+function deleteRedisPrefixSync(spec: { url: string; prefix: string }): void {
+  new Deno.Command("redis-cli", {
+    args: [
+      "-u",
+      spec.url,
+      "EVAL",
+      "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end",
+      "0",
+      `{${spec.prefix}}:*`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
+}
 const QUERY = { userName: USER };
 const CONCURRENT = 2_000;
 /** Row names of the shared stores, as in bench/README.md. */
@@ -40,6 +57,7 @@ const LABELS: Record<StoreSpec["kind"], string> = {
   file: "file-json",
   mysql: "mysql",
   postgres: "postgres",
+  redis: "redis",
 };
 
 const dir = await tempDir("tokenstore_hot_");
@@ -58,6 +76,7 @@ for (const target of STORE_TARGETS) {
   if (spec.kind === "postgres") {
     atUnload(() => dropPostgresTablesSync(spec.url, postgresPrefix));
   }
+  if (spec.kind === "redis") atUnload(() => deleteRedisPrefixSync(spec));
 }
 
 const variable = { accessToken: tokenValue() };
