@@ -89,6 +89,7 @@ const LABELS: Record<string, string> = {
   mysql: "mysql",
   postgres: "postgres",
   file: "file-json",
+  redis: "redis",
 };
 
 /** Nearest-rank percentile of sorted values. */
