@@ -252,11 +252,11 @@ export class TokenClient extends TokenClientEventTarget {
     }
     const token = await reader.find(lookup);
     if (marginMs !== undefined && reader.isExpiring(token, marginMs)) {
-      return await coordinator.run(token.id!, { marginMs });
+      return await coordinator.run(token.id!, { marginMs }, token);
     }
     if (!reader.isExpiring(token)) return token;
     if (!reader.isValid(token)) {
-      return await coordinator.run(token.id!, "expiring");
+      return await coordinator.run(token.id!, "expiring", token);
     }
     // Still valid: served now, refreshed in the background (one flight).
     coordinator.ahead(token.id!);

@@ -104,7 +104,9 @@ import { FileStatuses, type StatusMap } from "./_file/statuses.ts";
 import { checkOptions } from "./_file/options.ts";
 import { readSnapshot, type Snapshot, statKey } from "./_file/atomic_io.ts";
 import { withFileLock } from "./_file/lock_file.ts";
+import { basename } from "@std/path";
 import { absolutePath } from "./_file/fs.ts";
+import { FileWatch } from "./_file/watch.ts";
 import { TokenMap } from "./_token_map.ts";
 
 /** Options of {@linkcode FileTokenStore}. */
@@ -175,6 +177,7 @@ interface Index {
  * ```
  */
 export class FileTokenStore implements TokenStore {
+  #watch: FileWatch;
   /** The token file, as an absolute path. */
   readonly path: string;
   /** The file's layout. */
@@ -241,6 +244,8 @@ export class FileTokenStore implements TokenStore {
     );
     this.#statuses = new FileStatuses(this.path, this.#lockPath, lockTimeoutMs);
     this.status = this.#statuses;
+    const name = basename(this.path);
+    this.#watch = new FileWatch(this.path, (changed) => changed === name);
   }
 
   /**
@@ -456,8 +461,43 @@ export class FileTokenStore implements TokenStore {
   }
 
   /**
-   * Drops the in-memory index. The store holds no open file between calls,
-   * so there is nothing else to release; it keeps working if used again.
+   * Resolves when the token file changes after the call (any token's save
+   * or delete, by any process), or when `signal` aborts: a watch on the
+   * file's directory (`Deno.watchFs`; `node:fs` `watch` on Node and Bun),
+   * open while someone waits. Waiters of the refresh client wake through
+   * it as soon as another process saves a refreshed token; a change the
+   * watch misses only costs them their next poll.
+   *
+   * @example Usage
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { join } from "@std/path";
+   * import { FileTokenStore } from "@tokenstore/tokenstore/file";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const store = new FileTokenStore({ path: join(dir, "tokens.json") });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * const changed = store.watchToken(saved.id!, { signal: AbortSignal.timeout(5_000) });
+   * await store.saveToken(saved.with({ accessToken: "1000.a" }));
+   * await changed;
+   * assertEquals((await store.findTokenById(saved.id!))?.accessToken, "1000.a");
+   * await store.close();
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   *
+   * @param id The token id.
+   * @param options `signal` ends the wait.
+   */
+  watchToken(id: string, options: { signal: AbortSignal }): Promise<void> {
+    return this.#watch.watch(id, options.signal);
+  }
+
+  /**
+   * Drops the in-memory index and closes the watch of
+   * {@linkcode FileTokenStore.prototype.watchToken}. The store holds no
+   * open file between calls, so there is nothing else to release; it keeps
+   * working if used again.
    *
    * @example Usage
    * ```ts
@@ -475,9 +515,9 @@ export class FileTokenStore implements TokenStore {
    * await Deno.remove(dir, { recursive: true });
    * ```
    */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#index = null;
-    return Promise.resolve();
+    await this.#watch.close();
   }
 
   /**

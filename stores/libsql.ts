@@ -39,7 +39,10 @@
  * @module
  */
 
+import { fromFileUrl } from "@std/path";
 import type { TokenStore } from "../core/token_store.ts";
+import { absolutePath } from "./_file/fs.ts";
+import { StatWatch } from "./_file/watch.ts";
 import { createClientFor, type LibsqlClient } from "./_libsql/client.ts";
 import { LIBSQL } from "./_libsql/dialect.ts";
 import {
@@ -97,6 +100,9 @@ export interface LibsqlOpenOptions extends SqlTableOptions {
  * ```
  */
 export class LibsqlTokenStore extends SqlTokenStore implements TokenStore {
+  /** The watch of a `file:` database opened by `open`. */
+  #watch: StatWatch | undefined;
+
   /**
    * Creates a store over an injected client. Tables are created on first
    * use.
@@ -147,12 +153,88 @@ export class LibsqlTokenStore extends SqlTokenStore implements TokenStore {
   static async open(options: LibsqlOpenOptions): Promise<LibsqlTokenStore> {
     const { url, authToken, table, lockTable, statusTable } = options;
     const client = await createClientFor(url, authToken);
-    return await openOwned(
+    const store = await openOwned(
       LIBSQL,
       client,
       [authToken],
       (client) =>
         new LibsqlTokenStore({ client, table, lockTable, statusTable }),
     );
+    const path = localDatabasePath(url);
+    if (path !== undefined) {
+      store.#watch = new StatWatch([path, `${path}-wal`]);
+    }
+    return store;
+  }
+
+  /**
+   * Resolves when the database changes after the call, or when `signal`
+   * aborts. On a `file:` database opened by
+   * {@linkcode LibsqlTokenStore.open}, the database file and its WAL are
+   * watched by their `stat` every 4 ms while someone waits (a directory
+   * watch would open and close the database's files, and so drop
+   * SQLite's POSIX locks of this process): the refresh client's waiters
+   * wake within milliseconds of another process's write (any write: a
+   * waiter woken for nothing reads once more);
+   * elsewhere (a remote database, an injected client) only `signal` ends
+   * it and waiters poll.
+   *
+   * @example Usage
+   * ```ts
+   * import { join } from "@std/path";
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const store = await LibsqlTokenStore.open({ url: `file:${join(dir, "tokens.db")}` });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * const changed = store.watchToken(saved.id!, { signal: AbortSignal.timeout(5_000) });
+   * await store.saveToken(saved.with({ accessToken: "1000.a" }));
+   * await changed;
+   * await store.close();
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   *
+   * @param id The token id.
+   * @param options `signal` ends the wait.
+   */
+  watchToken(id: string, options: { signal: AbortSignal }): Promise<void> {
+    const { signal } = options;
+    if (this.#watch !== undefined) return this.#watch.watch(id, signal);
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) =>
+      signal.addEventListener("abort", () => resolve(), { once: true })
+    );
+  }
+
+  /**
+   * Closes the watch of {@linkcode LibsqlTokenStore.watchToken}, then the
+   * client if {@linkcode LibsqlTokenStore.open} created it.
+   *
+   * @example Usage
+   * ```ts
+   * import { LibsqlTokenStore } from "@tokenstore/tokenstore/libsql";
+   *
+   * const store = await LibsqlTokenStore.open({ url: ":memory:" });
+   * await store.close();
+   * ```
+   */
+  override async close(): Promise<void> {
+    await this.#watch?.close();
+    await super.close();
+  }
+}
+
+/** The file of a `file:` database URL (without its query), if it is one. */
+function localDatabasePath(url: string): string | undefined {
+  if (!/^file:/i.test(url)) return undefined;
+  const bare = url.replace(/[?#].*$/, "");
+  try {
+    const path = bare.startsWith("file://")
+      ? fromFileUrl(bare)
+      : decodeURIComponent(bare.slice("file:".length));
+    return path === "" || path === ":memory:" ? undefined : absolutePath(path);
+  } catch {
+    return undefined;
   }
 }

@@ -10,7 +10,10 @@
  * `oauthtoken_status`. Saves are
  * transactions serialised per user by an advisory lock, so processes and
  * isolates sharing one database never store a user twice. Every value is a
- * statement parameter.
+ * statement parameter. Every save notifies the channel `tokenstore_<table>`
+ * with the token id, and {@linkcode PostgresTokenStore.watchToken} listens
+ * there (one connection, opened by the first waiter): a refresh in one
+ * process wakes the callers waiting for it in every other at once.
  *
  * Importing this module loads no driver: pass your own `npm:postgres`
  * client, or let {@linkcode PostgresTokenStore.open} load it. The driver is
@@ -37,6 +40,8 @@
 import type { TokenStore } from "../core/token_store.ts";
 import { createSql, type PostgresSql } from "./_postgres/client.ts";
 import { POSTGRES } from "./_postgres/dialect.ts";
+import { PostgresWatch } from "./_postgres/listen.ts";
+import { notifyChannel } from "./_postgres/save.ts";
 import { checkName } from "./_postgres/schema.ts";
 import {
   openSettings,
@@ -106,6 +111,8 @@ export interface PostgresTokenStoreOptions extends SqlTableOptions {
  * ```
  */
 export class PostgresTokenStore extends SqlTokenStore implements TokenStore {
+  #watch: PostgresWatch;
+
   /**
    * Creates a store over an injected client. Tables are created on first
    * use.
@@ -129,6 +136,53 @@ export class PostgresTokenStore extends SqlTokenStore implements TokenStore {
   constructor(options: PostgresTokenStoreOptions) {
     super();
     attachDialect(this, POSTGRES, options?.sql, options);
+    this.#watch = new PostgresWatch(options.sql, notifyChannel(this.table));
+  }
+
+  /**
+   * Resolves when token `id` is saved after the call, by any process (its
+   * save notifies the table's channel), or when `signal` aborts. The first
+   * call opens the store's one listening connection (postgres.js
+   * `sql.listen`; a client without `listen` never resolves this but by
+   * `signal`); it stays open until {@linkcode PostgresTokenStore.close}.
+   * A notification can be lost (the connection dropped): the client polls
+   * as well.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { OAuthToken } from "@tokenstore/tokenstore";
+   * import { PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
+   *
+   * const store = await PostgresTokenStore.open({ url: "postgres://postgres@127.0.0.1:5432/postgres" });
+   * const saved = await store.saveToken(new OAuthToken({ refreshToken: "1000.r" }));
+   * const changed = store.watchToken(saved.id!, { signal: AbortSignal.timeout(5_000) });
+   * await store.saveToken(saved.with({ accessToken: "1000.a" }));
+   * await changed;
+   * await store.close();
+   * ```
+   *
+   * @param id The token id.
+   * @param options `signal` ends the wait.
+   */
+  watchToken(id: string, options: { signal: AbortSignal }): Promise<void> {
+    return this.#watch.watch(id, options.signal);
+  }
+
+  /**
+   * Stops listening, then closes the client if
+   * {@linkcode PostgresTokenStore.open} created it.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { PostgresTokenStore } from "@tokenstore/tokenstore/postgres";
+   *
+   * const store = await PostgresTokenStore.open({ url: "postgres://postgres@127.0.0.1:5432/postgres" });
+   * await store.close();
+   * ```
+   */
+  override async close(): Promise<void> {
+    await this.#watch.close();
+    await super.close();
   }
 
   /**

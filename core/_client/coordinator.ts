@@ -6,6 +6,21 @@
  * 2. re-read the token (another process may have refreshed it);
  * 3. refresh only if it still needs it; save; release once the save is done.
  *
+ * The holder's path before it sends is kept to as few store round trips as
+ * these rules allow. A caller that has just read the token and found it in
+ * need (`seen`) asks for the lease at once, without reading it again first:
+ * that read only spared a lease when the token no longer needed work, and
+ * the read under the lease (step 2) decides either way. The read under the
+ * lease is never skipped: between any read before the lease and the lease,
+ * another holder may have refreshed, saved and released, and only a read
+ * after the lease is taken is sure to see its save. Beside that read runs
+ * the rotation mark check the request needs (it too must come after the
+ * lease: a holder before may have marked the refresh token until it
+ * released), and a lease whose time to live already covers the request is
+ * not renewed before sending. So: lease, then read and mark check side by
+ * side, then the request (was: read, lease, read, mark probe, its release,
+ * renewal).
+ *
  * Without the lease, poll the store until the token no longer needs work or
  * the lease can be taken (its holder finished, failed or died and the lease
  * expired). A holder that loses its lease before sending goes back to
@@ -91,16 +106,19 @@ export class RefreshCoordinator {
   /**
    * Resolves with the token `id` once it no longer has `need`, doing the work
    * at most once in this process at a time and, when the store has a lock,
-   * once across every process sharing the store.
+   * once across every process sharing the store. `seen` is the token as
+   * the caller has just read it (and found it in `need`): the lease is then
+   * asked for without reading the token first.
    */
-  async run(id: string, need: Need): Promise<OAuthToken> {
+  async run(id: string, need: Need, seen?: OAuthToken): Promise<OAuthToken> {
     for (;;) {
       const flight = this.#flights.get(id);
       if (flight === undefined) break;
       const token = await flight;
       if (!this.#needs(need, token)) return token;
+      seen = token;
     }
-    const own: Promise<OAuthToken> = this.#coordinate(id, need)
+    const own: Promise<OAuthToken> = this.#coordinate(id, need, seen)
       .finally(() => {
         if (this.#flights.get(id) === own) this.#flights.delete(id);
       });
@@ -156,12 +174,19 @@ export class RefreshCoordinator {
     this.#background.add(tracked);
   }
 
-  async #coordinate(id: string, need: Need): Promise<OAuthToken> {
+  async #coordinate(
+    id: string,
+    need: Need,
+    seen: OAuthToken | undefined,
+  ): Promise<OAuthToken> {
     const still = typeof need === "object" && "accessToken" in need
       ? need.still
       : undefined;
+    /** The token as last read: what the mark check is started for. */
+    let last = seen;
     const probe = async (): Promise<Probe<OAuthToken>> => {
       const current = await this.#read(id);
+      last = current;
       if (!this.#needs(need, current)) return { done: current };
       if (still !== undefined && !await still(current)) {
         return { done: current };
@@ -173,6 +198,12 @@ export class RefreshCoordinator {
       { key, wakeKey: id, what: `refresh token "${id}"` },
       probe,
       (current, lease) => this.#config.work.run(current, lease),
+      {
+        leaseFirst: seen !== undefined && this.#needs(need, seen),
+        taken: (lease) => {
+          if (last !== undefined) this.#config.work.prefetch(last, lease);
+        },
+      },
     );
   }
 
@@ -204,11 +235,15 @@ export class RefreshCoordinator {
    * `key` (at most once per poll interval), probe again under it, do the
    * work and tell the waiters of `wakeKey`; without the lease, wait for news
    * of `wakeKey` (or the next poll). Without a lock, probe once and work.
+   * With `leaseFirst`, the first probe is left out (the caller has just
+   * read and found work); `taken` is called as soon as the lease is taken,
+   * before the probe under it.
    */
   async #leased<T>(
     names: { key: string; wakeKey: string; what: string },
     probe: () => Promise<Probe<T>>,
     act: (todo: T, lease: HeldLease | undefined) => Promise<WorkResult>,
+    options: { leaseFirst?: boolean; taken?: (lease: HeldLease) => void } = {},
   ): Promise<OAuthToken> {
     const { lock, leaseTtlMs, holdMs, pollIntervalMs, wakeup, after } =
       this.#config;
@@ -231,10 +266,12 @@ export class RefreshCoordinator {
     // (a file store serialises both through one lock file).
     let triedAt = -Infinity;
     for (let polls = 0;; polls++) {
-      const found = await probe();
-      if ("done" in found) {
-        this.#waited(wakeKey, waitingSince);
-        return found.done;
+      if (polls > 0 || !options.leaseFirst) {
+        const found = await probe();
+        if ("done" in found) {
+          this.#waited(wakeKey, waitingSince);
+          return found.done;
+        }
       }
       const due = waitedMs - triedAt >= pollIntervalMs;
       if (due) triedAt = waitedMs;
@@ -244,6 +281,7 @@ export class RefreshCoordinator {
         waitingSince = undefined;
         let result: WorkResult | undefined;
         try {
+          options.taken?.(lease);
           const again = await probe();
           if ("done" in again) return again.done;
           result = await act(again.todo, lease);

@@ -51,24 +51,26 @@ export class HeldLease {
 
   /**
    * Makes sure the lease lasts at least `ms` from now (the timeout of the
-   * request about to be sent plus a margin): renews it, or, on a store whose
-   * leases cannot be renewed, checks the time left.
+   * request about to be sent plus a margin): nothing to do when its time to
+   * live, counted from before it was asked for, already reaches that far (no
+   * round trip); else renews it, or, on a store whose leases cannot be
+   * renewed, refuses.
    *
    * @throws {LeaseLostError} When the lease is no longer this holder's or
    * would run out first: nothing may be sent.
    */
   async cover(ms: number): Promise<void> {
     const ttlMs = Math.max(this.#ttlMs, Math.ceil(ms));
+    // Known to last long enough (its time counts from before it was asked
+    // for): no round trip.
+    if (Date.now() + ms <= this.#until) return;
     if (this.#lease.renew === undefined) {
-      if (Date.now() + ms > this.#until) {
-        throw new LeaseLostError(
-          this.key,
-          `it runs out in ${
-            this.#until - Date.now()
-          } ms, before a request of ${ms} ms would end`,
-        );
-      }
-      return;
+      throw new LeaseLostError(
+        this.key,
+        `it runs out in ${
+          this.#until - Date.now()
+        } ms, before a request of ${ms} ms would end`,
+      );
     }
     const asked = Date.now();
     if (!await this.#lease.renew({ ttlMs })) {

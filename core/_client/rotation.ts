@@ -14,6 +14,7 @@
  * @module
  */
 
+import type { HeldLease } from "./lease.ts";
 import { secretDigest } from "./secret_key.ts";
 import type { OAuthToken } from "../token.ts";
 import type { TokenLock } from "../token_store.ts";
@@ -27,6 +28,15 @@ export class RotationState {
   #forced: boolean;
   #lock: TokenLock | undefined;
   #marked = new Set<string>();
+  /**
+   * Mark checks started under a refresh lease, by that lease: the refresh
+   * work run under the same lease uses the answer instead of asking again
+   * (see {@linkcode RotationState.prototype.prefetch}).
+   */
+  #checks = new WeakMap<
+    HeldLease,
+    { refreshToken: string; marked: Promise<boolean> }
+  >();
 
   /**
    * @param rotation `true` / `false` to force, `"auto"` to learn.
@@ -59,10 +69,49 @@ export class RotationState {
     else this.#rotates ??= false;
   }
 
-  /** Whether `token`'s refresh token has a request of unknown outcome. */
-  async isMarked(token: OAuthToken): Promise<boolean> {
+  /**
+   * Starts checking the mark of `token`'s refresh token under `lease`, the
+   * refresh lease just taken, while the holder re-reads the token: the
+   * check runs beside the re-read instead of after it. Only a check started
+   * under the lease counts (a holder before may have marked the token until
+   * it released the lease), and {@linkcode RotationState.prototype.isMarked}
+   * uses it only under that same lease and for the same refresh token.
+   */
+  prefetch(token: OAuthToken, lease: HeldLease): void {
+    if (!this.mayRotate || token.refreshToken === undefined) return;
+    const marked = this.#check(token.id!, token.refreshToken);
+    marked.catch(() => {}); // asked again by isMarked when it failed
+    this.#checks.set(lease, { refreshToken: token.refreshToken, marked });
+  }
+
+  /**
+   * Whether `token`'s refresh token has a request of unknown outcome;
+   * `lease` is the refresh lease held, whose prefetched check is used when
+   * it was for the same refresh token.
+   */
+  async isMarked(token: OAuthToken, lease?: HeldLease): Promise<boolean> {
     if (token.refreshToken === undefined) return false;
-    const key = await markKey(token.id!, token.refreshToken);
+    const prefetched = lease === undefined
+      ? undefined
+      : this.#checks.get(lease);
+    if (lease !== undefined) this.#checks.delete(lease);
+    if (prefetched?.refreshToken === token.refreshToken) {
+      try {
+        return await prefetched.marked;
+      } catch {
+        // asked again below
+      }
+    }
+    return await this.#check(token.id!, token.refreshToken);
+  }
+
+  /**
+   * One store round trip: the mark is a lease another process holds, so a
+   * probe lease of 1 ms is refused when it is there. The probe's release
+   * runs in the background (it expires by itself anyway).
+   */
+  async #check(id: string, refreshToken: string): Promise<boolean> {
+    const key = await markKey(id, refreshToken);
     if (this.#marked.has(key)) return true;
     if (this.#lock === undefined) return false;
     const probe = await this.#lock.acquire(key, { ttlMs: 1 });
@@ -70,7 +119,7 @@ export class RotationState {
       this.#marked.add(key);
       return true;
     }
-    await probe.release();
+    probe.release().catch(() => {});
     return false;
   }
 

@@ -84,6 +84,15 @@ export class RefreshWork {
   }
 
   /**
+   * Starts what the refresh of `token` (as last seen) under `lease`, just
+   * taken, will ask the store, while the holder re-reads the token: the
+   * rotation mark check (one round trip fewer before the request).
+   */
+  prefetch(token: OAuthToken, lease: HeldLease): void {
+    this.#config.rotation.prefetch(token, lease);
+  }
+
+  /**
    * Refreshes (or exchanges the grant of) a stored token and saves it;
    * `lease` is the held refresh lease, renewed before each request.
    */
@@ -173,7 +182,7 @@ export class RefreshWork {
     { result: WorkResult; rotated: boolean; refreshTokenExpiresAt?: number }
   > {
     const rotating = this.#config.rotation.mayRotate;
-    if (rotating && await this.#config.rotation.isMarked(token)) {
+    if (rotating && await this.#config.rotation.isMarked(token, lease)) {
       throw outcomeUnknown(token.id!, undefined);
     }
     const presented = token.refreshToken!;

@@ -8,6 +8,10 @@
  * taken once the lock is held, so it sees what the previous holder
  * committed. A save without a plan is a plain `INSERT`.
  *
+ * Every save also notifies (`pg_notify`, delivered at its commit) the
+ * channel of its table ({@linkcode notifyChannel}) with the id written:
+ * waiters in other processes listening there wake at once.
+ *
  * @module
  */
 
@@ -17,6 +21,16 @@ import type { SqlRow, SqlSchema, SqlValue } from "../_sql/dialect.ts";
 import { markOutcomeUnknown } from "../_sql/retry.ts";
 import { planToWhere } from "../_sql/rows.ts";
 import { isConnectionLost, type PostgresSql, run } from "./client.ts";
+
+/**
+ * The `LISTEN` channel the saves of token table `table` notify, with the
+ * token id as payload: `tokenstore_<table>`, cut to PostgreSQL's 63 bytes
+ * (tables in two schemas under one name share it; their waiters only read
+ * once more).
+ */
+export function notifyChannel(table: string): string {
+  return `tokenstore_${table}`.slice(0, 63);
+}
 
 /** The lock that orders the saves of one user (or one token without a user). */
 export const SERIALISE =
@@ -35,8 +49,8 @@ export function saveKey(plan: QueryPlan, row: SqlRow): string {
 
 /**
  * The upsert statement: update the first row the plan finds, keeping its id,
- * or insert; returns the id written. Parameters: the plan's, the row without
- * its id, then the whole row.
+ * or insert; returns the id written and notifies it. Parameters: the
+ * plan's, the row without its id, the whole row, then the channel.
  */
 export function upsertStatement(schema: SqlSchema, plan: QueryPlan): string {
   const { table, columns, columnList } = schema;
@@ -48,9 +62,14 @@ export function upsertStatement(schema: SqlSchema, plan: QueryPlan): string {
     `updated AS (UPDATE ${table} SET ${set} FROM found ` +
     `WHERE ${table}.id = found.id RETURNING ${table}.id), ` +
     `inserted AS (INSERT INTO ${table} (${columnList}) SELECT ${marks} ` +
-    `WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id) ` +
-    `SELECT id FROM updated UNION ALL SELECT id FROM inserted`;
+    `WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id), ` +
+    `written AS (SELECT id FROM updated UNION ALL SELECT id FROM inserted) ` +
+    NOTIFY_WRITTEN;
 }
+
+/** Selects the id written and notifies it; its parameter: the channel. */
+const NOTIFY_WRITTEN =
+  "SELECT id, pg_notify(CAST(? AS text), CAST(id AS text)) FROM written";
 
 /**
  * Saves `row` (see the module doc); resolves the id written. Driver errors
@@ -65,9 +84,14 @@ export async function pipelinedSave(
 ): Promise<string> {
   const values = [row[0] ?? newTokenId(), ...row.slice(1)];
   if (plan === null) {
-    const insert = `INSERT INTO ${schema.table} (${schema.columnList}) ` +
-      `VALUES (${values.map(() => "?").join(", ")}) RETURNING id`;
-    return String((await run(sql, insert, values)).rows[0].id);
+    const insert = `WITH written AS (INSERT INTO ${schema.table} ` +
+      `(${schema.columnList}) ` +
+      `VALUES (${values.map(() => "?").join(", ")}) RETURNING id) ` +
+      NOTIFY_WRITTEN;
+    return String(
+      (await run(sql, insert, [...values, notifyChannel(schema.name)]))
+        .rows[0].id,
+    );
   }
   const reserved = await sql.reserve();
   const exec = (text: string, params?: readonly SqlValue[]) =>
@@ -95,6 +119,7 @@ export async function pipelinedSave(
     ...planToWhere(plan).params,
     ...values.slice(1),
     ...values,
+    notifyChannel(schema.name),
   ]).then((result) => {
     upserted = true;
     return result;
