@@ -249,6 +249,17 @@ export class TokenClient extends TokenClientEventTarget {
       // being refreshed ahead of expiry here: no need to ask the store
       const id = cached.id!;
       if (reader.isValid(cached) && coordinator.inFlight(id)) return cached;
+      if (!reader.isValid(cached)) {
+        // Expired: straight to the lease, whose holder reads the token
+        // anyway (a read before it would be one more store round trip on
+        // the refreshing caller's path).
+        try {
+          return await coordinator.run(id, "expiring", cached);
+        } catch (error) {
+          // deleted meanwhile: another token may match the query now
+          if (!isGone(error)) throw error;
+        }
+      }
     }
     const token = await reader.find(lookup);
     if (marginMs !== undefined && reader.isExpiring(token, marginMs)) {
@@ -673,4 +684,9 @@ export class TokenClient extends TokenClientEventTarget {
   async keepAlive(options?: KeepAliveOptions): Promise<KeepAliveReport> {
     return await keepAlive(this.#pipeline.keepAlive, options);
   }
+}
+
+/** Whether `error` says the token being refreshed was deleted meanwhile. */
+function isGone(error: unknown): boolean {
+  return error instanceof TokenStoreError && error.code === "INVALID_QUERY";
 }
