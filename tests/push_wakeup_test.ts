@@ -22,6 +22,8 @@ import {
   target,
 } from "./fixtures/store_specs.ts";
 import { postgresAdmin } from "./fixtures/sql_server.ts";
+import { TcpProxy } from "./fixtures/tcp_proxy.ts";
+import { PostgresTokenStore } from "../stores/postgres.ts";
 
 /** The most a pushed wake-up may take after the save resolved (the target is 10 ms). */
 const LIMIT_MS = 100;
@@ -235,4 +237,43 @@ Deno.test("the file store's watch ends on close and opens again on the next wait
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "PostgreSQL: after an outage of the server (every connection cut, new ones refused for 1.5 s) the store listens again and pushes",
+  ignore: !target("postgres").available,
+  async fn() {
+    await using f = await fixture("postgres");
+    const spec = f.spec as Extract<StoreSpec, { kind: "postgres" }>;
+    const url = new URL(spec.url);
+    const proxy = new TcpProxy(Number(url.port || 5432));
+    proxy.start();
+    url.port = String(proxy.port);
+    const store = await PostgresTokenStore.open({
+      url: url.href,
+      table: spec.table,
+    });
+    try {
+      const wakeup = new Wakeup(store);
+      const before = await latencies(wakeup, f.id, f.saver, 2);
+      assert(Math.max(...before) <= LIMIT_MS, `woken ${before} ms`);
+      await proxy.stop();
+      await sleep(1_500);
+      proxy.start();
+      // a waiter after the outage is woken by push again within 5 s
+      let woken = Infinity;
+      const until = Date.now() + 5_000;
+      for (let n = 0; woken > LIMIT_MS && Date.now() < until; n++) {
+        const ended = wakeup.wait(f.id, 300).then(() => Date.now());
+        await sleep(50);
+        const savedAt = await f.saver.save(100 + n);
+        woken = await ended - savedAt;
+      }
+      assert(woken <= LIMIT_MS, "no pushed wake-up in 5 s after the outage");
+    } finally {
+      await store.close();
+      await proxy.stop();
+    }
+  },
 });
