@@ -542,7 +542,9 @@ Deno.test("openStore with unknown schemes or malformed URLs is a TypeError namin
   Deno.chdir(dir);
   try {
     const urls: unknown[] = [
-      `redis://:${SECRET.password}@127.0.0.1:6379`,
+      `memcached://:${SECRET.password}@127.0.0.1:11211`,
+      `redis://:${SECRET.password}@127.0.0.1:6379/x?prefix=a`,
+      `rediss://:${SECRET.password}@/0`,
       `mongodb://u:${SECRET.password}@127.0.0.1/db`,
       `s3://${SECRET.password}`,
       "javascript:alert(1)",

@@ -196,9 +196,25 @@ Deno.test("the CLI prints no secret: listing, refresh and exchange failures that
       ],
       [
         "an unknown scheme with a password",
-        ["list", "--store", `redis://:${SECRET.password}@127.0.0.1:6379`],
+        ["list", "--store", `memcached://:${SECRET.password}@127.0.0.1:11211`],
         [],
         2,
+      ],
+      [
+        "an unreachable Redis with a password",
+        [
+          "list",
+          "--store",
+          `redis://scan:${SECRET.password}@127.0.0.1:${dead}/0`,
+        ],
+        [],
+        1,
+      ],
+      [
+        "a Redis refusing the password",
+        ["list", "--store", `redis://scan:${SECRET.password}@127.0.0.1:6379/0`],
+        [],
+        1,
       ],
       [
         "the store URL from the environment",
