@@ -198,6 +198,33 @@ if (REDIS_URL === undefined) {
         );
         assertEquals((await store.findTokenById(saved.id!))?.userName, "ada");
         await store.close();
+        // AOF off, an RDB save schedule: accepted; neither: refused
+        const admin = await createClient({
+          url: `redis://:s3cret-pass-word@127.0.0.1:${port}/0`,
+        }).connect();
+        try {
+          await admin.configSet("appendonly", "no");
+          await admin.configSet("save", "3600 1");
+          await (await RedisTokenStore.open({
+            url: `redis://:s3cret-pass-word@127.0.0.1:${port}/0`,
+          })).close();
+          await admin.configSet("save", "");
+          const volatile = await assertRejects(
+            () =>
+              RedisTokenStore.open({
+                url: `redis://:s3cret-pass-word@127.0.0.1:${port}/0`,
+              }),
+            TokenStoreError,
+            "keeps nothing on disk",
+          );
+          assert(!Deno.inspect(volatile).includes("s3cret-pass-word"));
+          await (await RedisTokenStore.open({
+            url: `redis://:s3cret-pass-word@127.0.0.1:${port}/0`,
+            allowVolatile: true,
+          })).close();
+        } finally {
+          await admin.quit();
+        }
         const wrong = await assertRejects(
           () =>
             RedisTokenStore.open({
