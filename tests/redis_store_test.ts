@@ -251,3 +251,75 @@ if (REDIS_URL === undefined) {
     },
   });
 }
+
+if (REDIS_URL !== undefined) {
+  const url = REDIS_URL;
+  Deno.test({
+    name:
+      "RedisTokenStore over Upstash REST: no pub/sub, so watchToken ends only with its signal, and two TokenClients on it refresh an expired token once",
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const prefix = freshPrefix();
+      const shim = await startUpstashShim(url);
+      const store = new RedisTokenStore({
+        client: new Redis({ url: shim.url, token: shim.token }),
+        prefix,
+      });
+      try {
+        const saved = await store.saveToken(
+          new OAuthToken({
+            userName: "ada@example.com",
+            refreshToken: "1000.r",
+            accessToken: "1000.old",
+            expiresAt: Date.now() - 1_000,
+          }),
+        );
+        const started = performance.now();
+        const waiting = store.watchToken(saved.id!, {
+          signal: AbortSignal.timeout(200),
+        });
+        await store.saveToken(saved.with({ apiDomain: "https://x.example" }));
+        await waiting;
+        assert(performance.now() - started >= 150, "woke without pub/sub");
+        assert(
+          shim.commands.some((c) => c[0].toLowerCase() === "evalsha"),
+          "scripts go by EVALSHA",
+        );
+        let requests = 0;
+        const fetch = async () => {
+          requests++;
+          await new Promise((r) => setTimeout(r, 100));
+          return Response.json({ access_token: "1000.new", expires_in: 3600 });
+        };
+        const { TokenClient } = await import("../core/token_client.ts");
+        const clients = [0, 1].map(() =>
+          new TokenClient({
+            store,
+            clientId: "1000.C",
+            clientSecret: "s",
+            tokenUrl: "http://127.0.0.1:9/oauth/v2/token",
+            fetch,
+          })
+        );
+        const tokens = await Promise.all(
+          Array.from(
+            { length: 20 },
+            (_, i) =>
+              clients[i % 2].getAccessToken({ userName: "ada@example.com" }),
+          ),
+        );
+        assertEquals(new Set(tokens), new Set(["1000.new"]));
+        assertEquals(requests, 1);
+        assertEquals(
+          (await store.findTokenById(saved.id!))?.accessToken,
+          "1000.new",
+        );
+      } finally {
+        await store.close();
+        await shim.close();
+        await deletePrefix(url, prefix);
+      }
+    },
+  });
+}
