@@ -134,6 +134,7 @@ const PUSHED: { kind: StoreSpec["kind"]; how: string }[] = [
   { kind: "postgres", how: "LISTEN/NOTIFY" },
   { kind: "file", how: "a file watch" },
   { kind: "libsql", how: "its files' stat, looked at every 4 ms" },
+  { kind: "redis", how: "pub/sub" },
 ];
 
 for (const { kind, how } of PUSHED) {
