@@ -11,8 +11,9 @@
  * 1 h, has expired for all of them, as time would expire it, cached or
  * not), then the first P workers each fire C calls at one agreed instant.
  * Latency counts from that instant; the table gives p50/p99/max and p99 as
- * a multiple of the endpoint latency, and the run fails when p99 exceeds
- * `--max-p99-ms` (default 250).
+ * a multiple of the endpoint latency and when the round's token request
+ * reached the endpoint after the instant (the holder's path), and the run
+ * fails when p99 exceeds `--max-p99-ms` (default 250).
  *
  * Usage:
  *
