@@ -96,6 +96,29 @@ export async function fileChecks({ dir, here }) {
   );
 
   results.push(
+    await check(
+      "file store: watchToken wakes on a save (fs watch)",
+      async () => {
+        const path = join(dir, "watched.json");
+        const store = new FileTokenStore({ path });
+        const saved = await store.saveToken(user("wat"));
+        const other = new FileTokenStore({ path });
+        const changed = store.watchToken(saved.id ?? "", {
+          signal: AbortSignal.timeout(5_000),
+        });
+        await new Promise((done) => setTimeout(done, 50));
+        const started = Date.now();
+        await other.saveToken(saved.with({ accessToken: "1000.watched" }));
+        await changed;
+        const ms = Date.now() - started;
+        expect(ms < 1_000, `woken ${ms} ms after the save, not by the watch`);
+        await store.close?.();
+        await other.close?.();
+      },
+    ),
+  );
+
+  results.push(
     await check("file store: .bak, truncation, no litter", async () => {
       const sub = join(dir, "bak");
       await mkdir(sub);
