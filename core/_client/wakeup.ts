@@ -3,8 +3,12 @@
  * refresh that finishes notifies the waiters of this client at once, other
  * isolates and workers of the app through a `BroadcastChannel` where the
  * runtime has one (Deno Deploy isolates, workers), and stores that can watch
- * a token (Deno KV `watch`) wake waiters in any process. Otherwise waiters
- * poll with a delay that starts short and grows to `pollIntervalMs`.
+ * a token ({@linkcode WatchableStore}: Deno KV `watch`, PostgreSQL
+ * `LISTEN/NOTIFY`, Redis pub/sub, the file store's directory watch, libSQL
+ * files looked at by `stat`) wake waiters in any process. Waiters poll as
+ * well, with a delay that starts short and grows to `pollIntervalMs`: a
+ * notification lost (a dropped connection, a missed event) costs time, never
+ * a stuck waiter.
  *
  * A channel is open only while someone waits: an open `BroadcastChannel`
  * would keep a script from exiting.
@@ -14,7 +18,10 @@
 
 import type { TokenStore } from "../token_store.ts";
 
-/** A store that can tell when token `id` changes (Deno KV). */
+/**
+ * A store that can tell when token `id` changes: Deno KV, PostgreSQL, Redis,
+ * the file store, libSQL files.
+ */
 export interface WatchableStore extends TokenStore {
   /**
    * Resolves when token `id` changes (or is deleted) after the call, or
