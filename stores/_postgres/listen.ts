@@ -29,6 +29,8 @@ export interface PostgresListener {
 
 /** How long after a failed `LISTEN` the next waiter tries again. */
 const RETRY_MS = 1_000;
+/** How long `close` waits for a `LISTEN` still connecting. */
+const CLOSE_WAIT_MS = 1_000;
 
 /** Whether `sql` can listen (an injected client may lack `listen`). */
 function canListen(sql: unknown): sql is PostgresListener {
@@ -70,9 +72,21 @@ export class PostgresWatch {
   /** Stops listening; waiters are left to their polls and signals. */
   async close(): Promise<void> {
     this.#closed = true;
-    const handle = await this.#handle;
+    const pending = this.#handle;
     this.#handle = undefined;
     this.#listening = false;
+    if (pending === undefined) return;
+    // a LISTEN still connecting (the server down) is undone when it lands
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((done) =>
+      timer = setTimeout(() => done("late"), CLOSE_WAIT_MS)
+    );
+    const handle = await Promise.race([pending, late]);
+    clearTimeout(timer);
+    if (handle === "late") {
+      pending.then((h) => h?.unlisten()).catch(() => {});
+      return;
+    }
     await handle?.unlisten().catch(() => {});
   }
 
