@@ -18,9 +18,11 @@ import {
   dataCenter,
   ENDPOINT_OPTIONS,
   endpointHelp,
+  givenCredentials,
   httpOption,
   option,
   persisted,
+  requireOptions,
   tokenUrl,
 } from "./oauth.ts";
 
@@ -65,21 +67,12 @@ ${endpointHelp("US")}`,
   async run(ctx) {
     noPositionals(ctx);
     const user = option(ctx, "user");
-    const clientId = option(ctx, "client-id") ??
-      (ctx.env.TOKENSTORE_CLIENT_ID || undefined);
-    const clientSecret = option(ctx, "client-secret") ??
-      (ctx.env.TOKENSTORE_CLIENT_SECRET || undefined);
-    for (
-      const [value, name] of [
-        [user, "user"],
-        [clientId, "client-id"],
-        [clientSecret, "client-secret"],
-      ] as const
-    ) {
-      if (value === undefined) {
-        throw new UsageError(`Missing "--${name}"`, ctx.command);
-      }
-    }
+    const { clientId, clientSecret } = givenCredentials(ctx);
+    requireOptions(ctx, {
+      user,
+      "client-id": clientId,
+      "client-secret": clientSecret,
+    });
     const redirect = new URL(
       httpOption(ctx, "redirect-url") ?? DEFAULT_REDIRECT,
     );

@@ -18,6 +18,7 @@ import {
   dataCenter,
   ENDPOINT_OPTIONS,
   endpointHelp,
+  givenCredentials,
   option,
   persisted,
   tokenUrl,
@@ -153,11 +154,9 @@ ${endpointHelp("US")}`,
       const held = (await store.getTokens()).find((t) =>
         t.clientId !== undefined && t.clientSecret !== undefined
       );
-      const clientId = option(ctx, "client-id") ??
-        (ctx.env.TOKENSTORE_CLIENT_ID || undefined) ?? held?.clientId;
-      const clientSecret = option(ctx, "client-secret") ??
-        (ctx.env.TOKENSTORE_CLIENT_SECRET || undefined) ??
-        held?.clientSecret;
+      const given = givenCredentials(ctx);
+      const clientId = given.clientId ?? held?.clientId;
+      const clientSecret = given.clientSecret ?? held?.clientSecret;
       if (clientId === undefined || clientSecret === undefined) {
         throw new UsageError(
           `Missing "--${

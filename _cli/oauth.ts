@@ -72,6 +72,33 @@ export function dataCenter(
   return found?.[0] as DataCenter | undefined;
 }
 
+/**
+ * `--client-id` / `--client-secret`, else `TOKENSTORE_CLIENT_ID` /
+ * `TOKENSTORE_CLIENT_SECRET`; `undefined` where neither is given.
+ */
+export function givenCredentials(
+  ctx: Context,
+): { clientId?: string; clientSecret?: string } {
+  return {
+    clientId: option(ctx, "client-id") ??
+      (ctx.env.TOKENSTORE_CLIENT_ID || undefined),
+    clientSecret: option(ctx, "client-secret") ??
+      (ctx.env.TOKENSTORE_CLIENT_SECRET || undefined),
+  };
+}
+
+/** Fails with a usage error naming the first option of `required` without a value. */
+export function requireOptions(
+  ctx: Context,
+  required: Record<string, string | undefined>,
+): void {
+  for (const [name, value] of Object.entries(required)) {
+    if (value === undefined) {
+      throw new UsageError(`Missing "--${name}"`, ctx.command);
+    }
+  }
+}
+
 /** `--token-url`, checked. */
 export function tokenUrl(ctx: Context): string | undefined {
   return httpOption(ctx, "token-url");
@@ -187,21 +214,12 @@ ${endpointHelp("US")}`,
   async run(ctx) {
     noPositionals(ctx);
     const code = option(ctx, "code");
-    const clientId = option(ctx, "client-id") ??
-      (ctx.env.TOKENSTORE_CLIENT_ID || undefined);
-    const clientSecret = option(ctx, "client-secret") ??
-      (ctx.env.TOKENSTORE_CLIENT_SECRET || undefined);
-    for (
-      const [value, name] of [
-        [code, "code"],
-        [clientId, "client-id"],
-        [clientSecret, "client-secret"],
-      ] as const
-    ) {
-      if (value === undefined) {
-        throw new UsageError(`Missing "--${name}"`, ctx.command);
-      }
-    }
+    const { clientId, clientSecret } = givenCredentials(ctx);
+    requireOptions(ctx, {
+      code,
+      "client-id": clientId,
+      "client-secret": clientSecret,
+    });
     const dc = dataCenter(ctx);
     const url = tokenUrl(ctx);
     return await withStore(ctx, async (store) => {
