@@ -139,12 +139,8 @@ function parseLibsql(rest: string): StoreSpec {
   );
 }
 
-/** What `mysql://` and `postgres://` URLs share: host, port, user, password, one database. */
-function serverUrl(
-  scheme: string,
-  text: string,
-  params: readonly string[],
-): Omit<ServerSpec, "table"> & { query: URLSearchParams } {
+/** A server URL with a host, parsed. */
+function hostUrl(scheme: string, text: string): URL {
   let url: URL;
   try {
     url = new URL(text);
@@ -154,6 +150,16 @@ function serverUrl(
   if (!text.slice(scheme.length).startsWith("//") || url.hostname === "") {
     throw invalid(scheme, "the host is missing");
   }
+  return url;
+}
+
+/** What `mysql://` and `postgres://` URLs share: host, port, user, password, one database. */
+function serverUrl(
+  scheme: string,
+  text: string,
+  params: readonly string[],
+): Omit<ServerSpec, "table"> & { query: URLSearchParams } {
+  const url = hostUrl(scheme, text);
   const segments = url.pathname.split("/").filter((s) => s !== "");
   if (segments.length > 1) {
     throw invalid(scheme, "the path must be a single database name");
@@ -212,15 +218,7 @@ function parsePostgres(scheme: string, text: string): StoreSpec {
 }
 
 function parseRedis(scheme: string, text: string): StoreSpec {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalid(scheme, "the URL cannot be parsed (check host and port)");
-  }
-  if (!text.slice(scheme.length).startsWith("//") || url.hostname === "") {
-    throw invalid(scheme, "the host is missing");
-  }
+  const url = hostUrl(scheme, text);
   if (!/^\/?(\d+)?$/.test(url.pathname)) {
     throw invalid(scheme, "the path must be a database number such as /0");
   }

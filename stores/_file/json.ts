@@ -31,20 +31,7 @@ export const JSON_VERSION = 1;
  */
 export function parseTokenJson(text: string, path: string): OAuthToken[] {
   if (text.trim() === "") return [];
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    // JSON.parse's message may quote the content (secrets): not kept
-    const offset = jsonErrorOffset(text);
-    const before = text.slice(0, offset).split("\n");
-    throw new TokenStoreError(
-      "CORRUPT",
-      `Cannot parse "${path}": invalid JSON at line ${before.length} column ${
-        before[before.length - 1].length + 1
-      } (position ${offset})`,
-    );
-  }
+  const data = parseJsonText(text, path);
   const file = data as { version?: unknown; tokens?: unknown };
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     throw corrupt(path, 'expected an object with "version" and "tokens"');
@@ -120,7 +107,29 @@ export function formatTokenJson(tokens: readonly OAuthToken[]): string {
   }\n`;
 }
 
-function corrupt(
+/**
+ * `text` parsed as JSON.
+ *
+ * @throws {TokenStoreError} `CORRUPT` naming `path` and where the JSON breaks
+ * (never JSON.parse's message, which may quote the content: secrets).
+ */
+export function parseJsonText(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    const offset = jsonErrorOffset(text);
+    const before = text.slice(0, offset).split("\n");
+    throw corrupt(
+      path,
+      `invalid JSON at line ${before.length} column ${
+        before[before.length - 1].length + 1
+      } (position ${offset})`,
+    );
+  }
+}
+
+/** A `CORRUPT` error naming `path` and `reason`. */
+export function corrupt(
   path: string,
   reason: string,
   cause?: unknown,

@@ -15,13 +15,12 @@
  * @module
  */
 
-import { TokenStoreError } from "../../core/errors.ts";
 import { validateId } from "../../core/token.ts";
 import type { TokenStatus, TokenStatusStore } from "../../core/token_status.ts";
 import { statusRead, statusToWrite } from "../_status.ts";
 import { readSnapshot, statKey, writeFileAtomic } from "./atomic_io.ts";
 import { applyChanges, type Change, GroupCommit } from "./group_commit.ts";
-import { jsonErrorOffset } from "./json.ts";
+import { corrupt, parseJsonText } from "./json.ts";
 
 /** The layout version written and accepted. */
 export const STATUS_FILE_VERSION = 1;
@@ -50,19 +49,7 @@ export function statusPath(path: string): string {
  * @throws {TokenStoreError} `CORRUPT` naming `path` and what is wrong.
  */
 export function parseStatusFile(text: string, path: string): StatusMap {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    const offset = jsonErrorOffset(text);
-    const before = text.slice(0, offset).split("\n");
-    throw corrupt(
-      path,
-      `invalid JSON at line ${before.length} column ${
-        before[before.length - 1].length + 1
-      } (position ${offset})`,
-    );
-  }
+  const data = parseJsonText(text, path);
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     throw corrupt(path, 'expected an object with "version" and "statuses"');
   }
@@ -98,10 +85,6 @@ export function formatStatusFile(statuses: StatusMap): string {
   return `${
     JSON.stringify({ version: STATUS_FILE_VERSION, statuses: out }, null, 2)
   }\n`;
-}
-
-function corrupt(path: string, why: string): TokenStoreError {
-  return new TokenStoreError("CORRUPT", `Cannot parse "${path}": ${why}`);
 }
 
 function same(a: TokenStatus | undefined, b: TokenStatus): boolean {
