@@ -90,6 +90,35 @@ export interface TokenLock {
    * @param options `ttlMs`: how long the lease lasts if never released.
    */
   acquire(key: string, options: { ttlMs: number }): Promise<Lease | null>;
+  /**
+   * Whether a lease on `key` is held now (taken, neither released nor
+   * expired), found by reading alone: nothing is written, so it costs what a
+   * read costs, where {@linkcode TokenLock.acquire} costs a write. The
+   * answer may be outdated by the time it arrives; use it only where a
+   * lease, once taken, is kept until the question no longer matters (the
+   * client checks the marks of refresh tokens whose last request had an
+   * unknown outcome with it, while it holds the refresh lease). Optional so
+   * that stores written before it still type-check (the client then probes
+   * with a 1 ms lease); every store in this package implements it.
+   *
+   * @example Usage
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { MemoryTokenLock } from "@tokenstore/tokenstore/memory";
+   *
+   * const lock = new MemoryTokenLock();
+   * assertEquals(await lock.isHeld?.("outcome:a1"), false);
+   * const lease = await lock.acquire("outcome:a1", { ttlMs: 10_000 });
+   * assertEquals(await lock.isHeld?.("outcome:a1"), true);
+   * await lease?.release();
+   * assertEquals(await lock.isHeld?.("outcome:a1"), false);
+   * ```
+   *
+   * @param key The key, e.g. `refresh:<id>`.
+   * @returns `true` while another or this caller's lease on `key` lasts.
+   * @throws {TypeError} when the key is empty.
+   */
+  isHeld?(key: string): Promise<boolean>;
 }
 
 /** Where OAuth tokens are kept. Every store in this package implements it. */
@@ -159,14 +188,7 @@ export function validateLeaseRequest(
   key: string,
   options: { ttlMs: number },
 ): number {
-  if (
-    typeof key !== "string" || key.length === 0 ||
-    key.length > MAX_LEASE_KEY_LENGTH
-  ) {
-    throw new TypeError(
-      `Invalid lease key: expected a string of 1 to ${MAX_LEASE_KEY_LENGTH} characters`,
-    );
-  }
+  validateLeaseKey(key);
   const ttlMs = options?.ttlMs;
   if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs <= 0) {
     throw new TypeError(
@@ -176,6 +198,33 @@ export function validateLeaseRequest(
     );
   }
   return ttlMs;
+}
+
+/**
+ * Checks a lease key, the same way in every store: what
+ * {@linkcode TokenLock.isHeld} is given.
+ *
+ * @example Usage
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { validateLeaseKey } from "@tokenstore/tokenstore";
+ *
+ * validateLeaseKey("refresh:a1");
+ * assertThrows(() => validateLeaseKey(""), TypeError);
+ * ```
+ *
+ * @param key The lease key: 1 to {@linkcode MAX_LEASE_KEY_LENGTH} characters.
+ * @throws {TypeError} when it is not.
+ */
+export function validateLeaseKey(key: string): void {
+  if (
+    typeof key !== "string" || key.length === 0 ||
+    key.length > MAX_LEASE_KEY_LENGTH
+  ) {
+    throw new TypeError(
+      `Invalid lease key: expected a string of 1 to ${MAX_LEASE_KEY_LENGTH} characters`,
+    );
+  }
 }
 
 /** A field a query condition compares. */

@@ -30,6 +30,7 @@ import {
   type TokenQuery,
   type TokenStore,
   validateForSave,
+  validateLeaseKey,
   validateLeaseRequest,
 } from "../core/token_store.ts";
 import type { TokenStatus, TokenStatusStore } from "../core/token_status.ts";
@@ -108,6 +109,34 @@ export class MemoryTokenLock implements TokenLock {
         return Promise.resolve(true);
       },
     });
+  }
+
+  /**
+   * Whether a lease on `key` is held now.
+   *
+   * @example Usage
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { MemoryTokenLock } from "@tokenstore/tokenstore/memory";
+   *
+   * const lock = new MemoryTokenLock();
+   * await lock.acquire("k", { ttlMs: 1000 });
+   * assertEquals(await lock.isHeld("k"), true);
+   * assertEquals(await lock.isHeld("other"), false);
+   * ```
+   *
+   * @param key The key.
+   * @returns `true` while a lease on `key` lasts.
+   * @throws {TypeError} when the key is empty.
+   */
+  isHeld(key: string): Promise<boolean> {
+    try {
+      validateLeaseKey(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const held = this.#leases.get(key);
+    return Promise.resolve(held !== undefined && held.expiresAt > Date.now());
   }
 }
 

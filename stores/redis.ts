@@ -50,6 +50,7 @@ import {
   type TokenQuery,
   type TokenStore,
   validateForSave,
+  validateLeaseKey,
   validateLeaseRequest,
 } from "../core/token_store.ts";
 import type { TokenStatus, TokenStatusStore } from "../core/token_status.ts";
@@ -499,7 +500,7 @@ export class RedisTokenStore implements TokenStore {
     ttlMs: number,
   ): Promise<boolean> {
     return this.#guard(
-      `${op} lease`,
+      `${op === "held" ? "read" : op} lease`,
       async () =>
         await this.#runner.run(LEASE_SCRIPT, `${this.#p}lock:${key}`, [
           this.#p,
@@ -526,7 +527,7 @@ export class RedisTokenStore implements TokenStore {
 }
 
 type LeaseOp = (
-  op: "acquire" | "renew" | "release",
+  op: "acquire" | "renew" | "release" | "held",
   key: string,
   owner: string,
   ttlMs: number,
@@ -560,6 +561,11 @@ class RedisLeases implements TokenLock {
         return await run("renew", key, owner, ttl);
       },
     };
+  }
+
+  async isHeld(key: string): Promise<boolean> {
+    validateLeaseKey(key);
+    return await this.#run("held", key, "", 1);
   }
 }
 

@@ -934,6 +934,34 @@ export function testTokenStore(
     assertEquals(await next.renew!({ ttlMs: 10_000 }), false);
     await last.release();
   });
+
+  test("lease isHeld tells whether a lease lasts, and takes nothing", async (s) => {
+    const lock = s.lock;
+    assertExists(lock, "every store in this package provides a lock");
+    assertExists(lock.isHeld, "every store in this package reads leases");
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    assertEquals(await lock.isHeld("outcome:held"), false);
+    // asking took nothing: the key is still free
+    const lease = await lock.acquire("outcome:held", { ttlMs: 10_000 });
+    assertExists(lease);
+    assertEquals(await lock.isHeld("outcome:held"), true);
+    assertEquals(await lock.isHeld("outcome:other"), false);
+    await lease.release();
+    assertEquals(await lock.isHeld("outcome:held"), false);
+    // expired: no longer held, though nobody released it
+    const short = await lock.acquire("outcome:held", { ttlMs: 150 });
+    assertExists(short);
+    assertEquals(await lock.isHeld("outcome:held"), true);
+    await sleep(250);
+    assertEquals(await lock.isHeld("outcome:held"), false);
+    const next = await lock.acquire("outcome:held", { ttlMs: 10_000 });
+    assertExists(next);
+    assertEquals(await lock.isHeld("outcome:held"), true);
+    await next.release();
+    for (const key of ["", "k".repeat(256), 42]) {
+      await assertRejects(() => lock.isHeld!(key as string), TypeError);
+    }
+  });
 }
 
 /**

@@ -106,21 +106,26 @@ export class RotationState {
   }
 
   /**
-   * One store round trip: the mark is a lease another process holds, so a
-   * probe lease of 1 ms is refused when it is there. The probe's release
-   * runs in the background (it expires by itself anyway).
+   * One store round trip: the mark is a lease another process holds. A
+   * lock with `isHeld` is asked by a read; another is probed with a lease
+   * of 1 ms, refused when the mark is there (the probe's release runs in
+   * the background; it expires by itself anyway).
    */
   async #check(id: string, refreshToken: string): Promise<boolean> {
     const key = await markKey(id, refreshToken);
     if (this.#marked.has(key)) return true;
-    if (this.#lock === undefined) return false;
-    const probe = await this.#lock.acquire(key, { ttlMs: 1 });
-    if (probe === null) {
-      this.#marked.add(key);
-      return true;
+    const lock = this.#lock;
+    if (lock === undefined) return false;
+    let marked: boolean;
+    if (lock.isHeld !== undefined) {
+      marked = await lock.isHeld(key);
+    } else {
+      const probe = await lock.acquire(key, { ttlMs: 1 });
+      probe?.release().catch(() => {});
+      marked = probe === null;
     }
-    probe.release().catch(() => {});
-    return false;
+    if (marked) this.#marked.add(key);
+    return marked;
   }
 
   /** Marks `token`'s refresh token as of unknown outcome, here and in the store. */

@@ -12,6 +12,7 @@ import { TokenStoreError } from "../../core/errors.ts";
 import {
   type Lease,
   type TokenLock,
+  validateLeaseKey,
   validateLeaseRequest,
 } from "../../core/token_store.ts";
 import { readSnapshot, writeFileAtomic } from "./atomic_io.ts";
@@ -78,6 +79,18 @@ export class FileTokenLock implements TokenLock {
   }
 
   /** Applies `fn` under the lock; writes back when it reports a change. */
+  /**
+   * Whether a lease on `key` is held now: the lease file as last replaced
+   * (atomically), read without the lock file.
+   */
+  async isHeld(key: string): Promise<boolean> {
+    validateLeaseKey(key);
+    const snapshot = await readSnapshot(this.#path);
+    if (!snapshot) return false;
+    const held = this.#parse(snapshot.text).get(key);
+    return held !== undefined && held.expiresAt > Date.now();
+  }
+
   #change(
     fn: (leases: Map<string, Held>, now: number) => boolean,
   ): Promise<boolean> {

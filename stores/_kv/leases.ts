@@ -11,6 +11,7 @@
 import {
   type Lease,
   type TokenLock,
+  validateLeaseKey,
   validateLeaseRequest,
 } from "../../core/token_store.ts";
 import type { KvKeys } from "./keys.ts";
@@ -79,6 +80,20 @@ export class KvLeases implements TokenLock {
         if (result.ok) return this.#lease(key, kvKey, value.owner);
       }
       return null;
+    });
+  }
+
+  isHeld(key: string): Promise<boolean> {
+    try {
+      validateLeaseKey(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#run("read lease", async () => {
+      const entry = await this.#kv.get(this.#keys.lock(key), {
+        consistency: "strong",
+      });
+      return heldBy(entry.value, Date.now()) !== null;
     });
   }
 

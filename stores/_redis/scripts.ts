@@ -195,10 +195,11 @@ return '~' .. cjson.encode(out)
 };
 
 /**
- * Leases: ARGV[2] the operation (`acquire`, `renew`, `release`), ARGV[3]
- * the lease key, ARGV[4] the owner, ARGV[5] the time to live in ms.
+ * Leases: ARGV[2] the operation (`acquire`, `renew`, `release`, `held`),
+ * ARGV[3] the lease key, ARGV[4] the owner, ARGV[5] the time to live in ms.
  * `SET {p}:lock:<key> <owner> NX PX <ttl>`; renewed and released only when
- * the key still names the owner.
+ * the key still names the owner; `held` writes nothing (the key exists
+ * while some lease lasts: Redis expires it).
  */
 export const LEASE_SCRIPT: RedisScript = {
   name: "lease",
@@ -207,6 +208,10 @@ local key = ARGV[1] .. 'lock:' .. ARGV[3]
 local op = ARGV[2]
 if op == 'acquire' then
   if redis.call('SET', key, ARGV[4], 'NX', 'PX', ARGV[5]) then return '~true' end
+  return '~false'
+end
+if op == 'held' then
+  if redis.call('EXISTS', key) == 1 then return '~true' end
   return '~false'
 end
 if redis.call('GET', key) ~= ARGV[4] then return '~false' end

@@ -11,6 +11,7 @@
 import {
   type Lease,
   type TokenLock,
+  validateLeaseKey,
   validateLeaseRequest,
 } from "../../core/token_store.ts";
 import type { SqlDialect, SqlSchema } from "./dialect.ts";
@@ -61,19 +62,10 @@ export class SqlTokenLock<C> implements TokenLock {
     options: { ttlMs: number },
   ): Promise<Lease | null> {
     const ttlMs = validateLeaseRequest(key, options);
-    const { dialect, client, secrets } = this.#host;
+    const { dialect, client } = this.#host;
     const schema = await this.#host.ready();
     const owner = crypto.randomUUID();
-    const where = `${dialect.name} table "${this.#host.lockTable}"`;
-    const run = (action: string, fn: () => Promise<boolean>) =>
-      withRetry(dialect.faults, `${action} lease in ${where}`, secrets, fn);
-    const holder = async () =>
-      (await dialect.run(
-        client,
-        `SELECT owner FROM ${schema.lockTable} WHERE lock_key = ?`,
-        [key],
-      )).rows[0]?.owner;
-    const held = await run("acquire", async () => {
+    const held = await this.#run("acquire", async () => {
       const taken = await dialect.run(client, dialect.takeLease(schema), [
         key,
         owner,
@@ -81,9 +73,52 @@ export class SqlTokenLock<C> implements TokenLock {
       ]);
       return (dialect.leaseReturnsOwner
         ? taken.rows[0]?.owner
-        : await holder()) === owner;
+        : await this.#owner(schema, key)) === owner;
     });
     if (!held) return null;
+    return this.#lease(key, owner, schema);
+  }
+
+  /** Whether a lease on `key` is held now, on the database's clock (a select). */
+  async isHeld(key: string): Promise<boolean> {
+    validateLeaseKey(key);
+    const { dialect, client } = this.#host;
+    const schema = await this.#host.ready();
+    return await this.#run("read", async () =>
+      (await dialect.run(
+        client,
+        `SELECT 1 AS held FROM ${schema.lockTable} ` +
+          `WHERE lock_key = ? AND expires_at > ${dialect.nowMs}`,
+        [key],
+      )).rows.length > 0);
+  }
+
+  /** Runs `fn`, retrying the database's transient faults. */
+  #run<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    const { dialect, secrets, lockTable } = this.#host;
+    return withRetry(
+      dialect.faults,
+      `${action} lease in ${dialect.name} table "${lockTable}"`,
+      secrets,
+      fn,
+    );
+  }
+
+  /** The owner the lease row on `key` names, if any. */
+  async #owner(schema: SqlSchema, key: string): Promise<unknown> {
+    const { dialect, client } = this.#host;
+    return (await dialect.run(
+      client,
+      `SELECT owner FROM ${schema.lockTable} WHERE lock_key = ?`,
+      [key],
+    )).rows[0]?.owner;
+  }
+
+  #lease(key: string, owner: string, schema: SqlSchema): Lease {
+    const { dialect, client } = this.#host;
+    const run = (action: string, fn: () => Promise<boolean>) =>
+      this.#run(action, fn);
+    const holder = () => this.#owner(schema, key);
     return {
       key,
       async release(): Promise<void> {
