@@ -184,6 +184,7 @@ export class RefreshCoordinator {
       : undefined;
     /** The token as last read: what the mark check is started for. */
     let last = seen;
+    if (seen !== undefined) this.#config.work.prepare(seen);
     const probe = async (): Promise<Probe<OAuthToken>> => {
       const current = await this.#read(id);
       last = current;

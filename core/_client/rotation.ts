@@ -21,6 +21,8 @@ import type { TokenLock } from "../token_store.ts";
 
 /** How long a refresh token stays marked across processes: 30 days. */
 const MARK_TTL_MS = 30 * 24 * 3600_000;
+/** How many mark keys are kept computed. */
+const MAX_KEYS = 1_000;
 
 /** The rotation knowledge and unknown-outcome marks of one client. */
 export class RotationState {
@@ -28,6 +30,8 @@ export class RotationState {
   #forced: boolean;
   #lock: TokenLock | undefined;
   #marked = new Set<string>();
+  /** Mark keys by id and refresh token (see `#markKey`). */
+  #keys = new Map<string, Promise<string>>();
   /**
    * Mark checks started under a refresh lease, by that lease: the refresh
    * work run under the same lease uses the answer instead of asking again
@@ -112,7 +116,7 @@ export class RotationState {
    * the background; it expires by itself anyway).
    */
   async #check(id: string, refreshToken: string): Promise<boolean> {
-    const key = await markKey(id, refreshToken);
+    const key = await this.#markKey(id, refreshToken);
     if (this.#marked.has(key)) return true;
     const lock = this.#lock;
     if (lock === undefined) return false;
@@ -128,10 +132,34 @@ export class RotationState {
     return marked;
   }
 
+  /**
+   * Computes the mark key of `token`'s refresh token ahead of the check
+   * (a digest: the holder's path does not wait for it under the lease).
+   */
+  prepare(token: OAuthToken): void {
+    if (!this.mayRotate || token.refreshToken === undefined) return;
+    this.#markKey(token.id!, token.refreshToken).catch(() => {});
+  }
+
+  /** The mark key of a refresh token, computed once (the last few kept). */
+  #markKey(id: string, refreshToken: string): Promise<string> {
+    const memo = `${id}\n${refreshToken}`;
+    let key = this.#keys.get(memo);
+    if (key === undefined) {
+      if (this.#keys.size >= MAX_KEYS) this.#keys.clear();
+      key = secretDigest(refreshToken).then((digest) =>
+        `outcome:${id}:${digest}`
+      );
+      key.catch(() => this.#keys.delete(memo));
+      this.#keys.set(memo, key);
+    }
+    return key;
+  }
+
   /** Marks `token`'s refresh token as of unknown outcome, here and in the store. */
   async mark(token: OAuthToken): Promise<void> {
     if (token.refreshToken === undefined) return;
-    const key = await markKey(token.id!, token.refreshToken);
+    const key = await this.#markKey(token.id!, token.refreshToken);
     this.#marked.add(key);
     try {
       await this.#lock?.acquire(key, { ttlMs: MARK_TTL_MS });
@@ -139,8 +167,4 @@ export class RotationState {
       // The store is down: the mark holds in this process.
     }
   }
-}
-
-async function markKey(id: string, refreshToken: string): Promise<string> {
-  return `outcome:${id}:${await secretDigest(refreshToken)}`;
 }

@@ -93,6 +93,14 @@ export class RefreshWork {
   }
 
   /**
+   * Computes, before the lease is taken, what the refresh of `token` (as
+   * just seen) will compute under it (the rotation mark's key).
+   */
+  prepare(token: OAuthToken): void {
+    this.#config.rotation.prepare(token);
+  }
+
+  /**
    * Refreshes (or exchanges the grant of) a stored token and saves it;
    * `lease` is the held refresh lease, renewed before each request.
    */
