@@ -145,6 +145,12 @@ export abstract class SqlTokenStore implements TokenStore {
       store.#owned = true;
       store.#secrets.push(...secrets);
       await store.#ready();
+      // Two connections up front (a pool opens them only when asked): a
+      // refresh holder's re-read and its rotation mark check run side by
+      // side, and a connection opened between them costs more than both.
+      await Promise.all(
+        [0, 1].map(() => store.#dialect.run(store.#client, "SELECT 1", [])),
+      );
     };
   }
 
