@@ -27,6 +27,8 @@ export interface LeaseValue {
 
 /** Attempts when a check fails because the lease changed meanwhile. */
 const ATTEMPTS = 5;
+/** How many keys seen held are remembered. */
+const MAX_SEEN = 1_000;
 
 function heldBy(value: unknown, now: number): LeaseValue | null {
   if (value === null || typeof value !== "object") return null;
@@ -41,6 +43,8 @@ export class KvLeases implements TokenLock {
   #keys: KvKeys;
   /** Runs an operation: retried while the database is busy, unexpected errors wrapped. */
   #run: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+  /** Leases this process last saw held, by key, with their expiry. */
+  #seenHeld = new Map<string, number>();
 
   constructor(
     kv: KvLike,
@@ -66,9 +70,27 @@ export class KvLeases implements TokenLock {
     return this.#run("acquire lease", async () => {
       const kvKey = this.#keys.lock(key);
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        const entry = await this.#kv.get(kvKey, { consistency: "strong" });
-        const now = Date.now();
-        if (heldBy(entry.value, now)) return null;
+        // First as if the key were free (no entry: a released lease is
+        // deleted): one commit and no read on a holder's path. Not when
+        // this process last saw the lease held and not yet expired (a
+        // waiter asking again): a read then spares a write that would fail.
+        // An entry there fails the check and is read.
+        let entry: { key: KvKey; versionstamp: string | null } = {
+          key: kvKey,
+          versionstamp: null,
+        };
+        let now = Date.now();
+        if (attempt > 0 || (this.#seenHeld.get(key) ?? 0) > now) {
+          const read = await this.#kv.get(kvKey, { consistency: "strong" });
+          now = Date.now();
+          const held = heldBy(read.value, now);
+          if (held) {
+            if (this.#seenHeld.size >= MAX_SEEN) this.#seenHeld.clear();
+            this.#seenHeld.set(key, held.expiresAt);
+            return null;
+          }
+          entry = read;
+        }
         const value: LeaseValue = {
           owner: crypto.randomUUID(),
           expiresAt: now + ttlMs,
@@ -77,7 +99,10 @@ export class KvLeases implements TokenLock {
           .check(entry)
           .set(kvKey, value, { expireIn: Math.ceil(ttlMs) })
           .commit();
-        if (result.ok) return this.#lease(key, kvKey, value.owner);
+        if (result.ok) {
+          this.#seenHeld.delete(key);
+          return this.#lease(key, kvKey, value.owner);
+        }
       }
       return null;
     });
