@@ -28,6 +28,11 @@ export async function makeDirectory(dir: string): Promise<void> {
  * which the next writer truncates and reuses; a write that fails (a full
  * disk) removes its temp file.
  *
+ * With `sync: false`, nothing is fsynced: still atomic for every reader
+ * while the machine runs, but a power loss may leave the old content (or,
+ * on some file systems, none); for content that is worth nothing after a
+ * reboot.
+ *
  * @returns The stat key (see {@linkcode statKey}) of the content written,
  * taken from the temp file before the rename: a change another program makes
  * to `path` right after the rename does not get this key.
@@ -36,8 +41,9 @@ export async function makeDirectory(dir: string): Promise<void> {
 export async function writeFileAtomic(
   path: string,
   text: string,
+  options?: { sync?: boolean },
 ): Promise<string> {
-  return (await writeFilesAtomic([path], text))[0];
+  return (await writeFilesAtomic([path], text, options))[0];
 }
 
 /**
@@ -53,11 +59,13 @@ export async function writeFileAtomic(
 export async function writeFilesAtomic(
   paths: readonly string[],
   text: string,
+  options?: { sync?: boolean },
 ): Promise<string[]> {
+  const sync = options?.sync ?? true;
   const bytes = new TextEncoder().encode(text);
   const fs = await fileSystem();
   const written = await Promise.allSettled(
-    paths.map((path) => writeTemp(`${path}.tmp`, bytes)),
+    paths.map((path) => writeTemp(`${path}.tmp`, bytes, sync)),
   );
   const failed = written.findIndex((result) => result.status === "rejected");
   if (failed !== -1) {
@@ -78,8 +86,10 @@ export async function writeFilesAtomic(
       throw backendError(`Cannot write "${path}"`, error);
     }
   }
-  for (const dir of new Set(paths.map((path) => dirname(path)))) {
-    await syncDirectory(dir);
+  if (sync) {
+    for (const dir of new Set(paths.map((path) => dirname(path)))) {
+      await syncDirectory(dir);
+    }
   }
   return written.map((result) =>
     (result as PromiseFulfilledResult<string>).value
@@ -87,7 +97,11 @@ export async function writeFilesAtomic(
 }
 
 /** Writes and fsyncs `temp` (mode 0600); resolves its stat key. */
-async function writeTemp(temp: string, bytes: Uint8Array): Promise<string> {
+async function writeTemp(
+  temp: string,
+  bytes: Uint8Array,
+  sync: boolean,
+): Promise<string> {
   const fs = await fileSystem();
   const file = await fs.open(temp, {
     write: true,
@@ -101,7 +115,7 @@ async function writeTemp(temp: string, bytes: Uint8Array): Promise<string> {
     while (written < bytes.length) {
       written += await file.write(bytes.subarray(written));
     }
-    await file.sync();
+    if (sync) await file.sync();
     return keyOf(await file.stat());
   } finally {
     await file.close();

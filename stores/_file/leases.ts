@@ -18,6 +18,9 @@ import {
 import { readSnapshot, writeFileAtomic } from "./atomic_io.ts";
 import { withFileLock } from "./lock_file.ts";
 
+/** Leases longer than this are fsynced (rotation marks: 30 days). */
+const DURABLE_AFTER_MS = 600_000;
+
 interface Held {
   owner: string;
   expiresAt: number;
@@ -111,6 +114,12 @@ export class FileTokenLock implements TokenLock {
         }
       }
       if (changed || pruned) {
+        // Short leases are worth nothing after a reboot (every holder is
+        // gone with it): not fsynced, a few ms off every take and release.
+        // A file holding a long one (a rotation mark) is.
+        const sync = [...leases.values()].some((held) =>
+          held.expiresAt - now > DURABLE_AFTER_MS
+        );
         await writeFileAtomic(
           this.#path,
           `${
@@ -120,6 +129,7 @@ export class FileTokenLock implements TokenLock {
               2,
             )
           }\n`,
+          { sync },
         );
       }
       return changed;
