@@ -33,6 +33,8 @@ interface Entry {
 class Lru<K, V> {
   #map = new Map<K, V>();
   #max: number;
+  /** The most recently used key (the map's last), if known. */
+  #last: K | undefined;
 
   constructor(max: number) {
     this.#max = max;
@@ -44,9 +46,11 @@ class Lru<K, V> {
 
   get(key: K): V | undefined {
     const value = this.#map.get(key);
-    if (value !== undefined) {
+    // already the most recent: moving it would only churn the map's table
+    if (value !== undefined && key !== this.#last) {
       this.#map.delete(key);
       this.#map.set(key, value);
+      this.#last = key;
     }
     return value;
   }
@@ -54,6 +58,7 @@ class Lru<K, V> {
   set(key: K, value: V): void {
     this.#map.delete(key);
     this.#map.set(key, value);
+    this.#last = key;
     while (this.#map.size > this.#max) {
       this.#map.delete(this.#map.keys().next().value!);
     }
@@ -61,10 +66,12 @@ class Lru<K, V> {
 
   delete(key: K): void {
     this.#map.delete(key);
+    if (key === this.#last) this.#last = undefined;
   }
 
   clear(): void {
     this.#map.clear();
+    this.#last = undefined;
   }
 }
 
