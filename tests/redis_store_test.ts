@@ -78,9 +78,27 @@ if (REDIS_URL === undefined) {
           expiry_time: "1800000000123",
         });
         const keys = (await raw.keys(`{${prefix}}:*`)).sort();
-        assertEquals(keys.length, 6); // token, idx, tokens, 3 index sets
+        // token, idx, tokens, 4 index sets: user, user + client, access, refresh
+        assertEquals(keys.length, 7);
         assert(keys.every((key) => key.startsWith(`{${prefix}}:`)));
         assert(keys.some((key) => key.startsWith(`{${prefix}}:by_user:`)));
+        const byUserClient = keys.filter((key) =>
+          key.startsWith(`{${prefix}}:by_user_client:`)
+        );
+        assertEquals(byUserClient.length, 1);
+        assertEquals(await raw.sMembers(byUserClient[0]), [saved.id!]);
+        // a lookup by user and client reads that set, not the user's
+        const byUser = keys.find((key) =>
+          key.startsWith(`{${prefix}}:by_user:`)
+        )!;
+        await raw.del(byUser);
+        const query = { userName: "ada@example.com", clientId: "1000.C" };
+        assertEquals((await store.findToken(query))?.id, saved.id);
+        assertEquals(
+          await store.findToken({ userName: "ada@example.com" }),
+          null,
+        );
+        await store.saveToken(saved); // the index sets back
         await store.status!.put({ id: saved.id!, state: "ok", failures: 0 });
         assertEquals(
           JSON.parse((await raw.get(`{${prefix}}:status:${saved.id}`))!),

@@ -2,8 +2,9 @@
  * The Redis key layout (private): every key under `{<prefix>}:` (the braces
  * keep every key in one Redis Cluster hash slot). `token:<id>` a hash with
  * Zoho's field names, `idx:<id>` the index keys that name it, index sets
- * `by_user:<h>`, `by_access:<h>`, `by_grant:<h>`, `by_refresh:<h>` (`h` the
- * SHA-256 of the value, base64url) holding ids, `tokens` every id,
+ * `by_user:<h>`, `by_user_client:<h>` (user and client id),
+ * `by_access:<h>`, `by_grant:<h>`, `by_refresh:<h>` (`h` the SHA-256 of the
+ * value, base64url) holding ids, `tokens` every id,
  * `status:<id>` a status as JSON, `statuses` their ids, `lock:<key>` a
  * lease, and the pub/sub channel `refreshed`.
  *
@@ -58,12 +59,23 @@ const RULE_INDEX: Readonly<Record<string, string>> = {
   refreshToken: "by_refresh",
 };
 
+/**
+ * The index of a user and a client id, `by_user_client:<h>` (`h` of both,
+ * NUL between them: no field holds a NUL).
+ */
+function userClientIndex(userName: string, clientId: string): string {
+  return `by_user_client:${sha256Base64Url(`${userName}\0${clientId}`)}`;
+}
+
 /** The script arguments of a lookup: `id:<id>` or an index key, then the conditions. */
 export function lookupArgs(plan: QueryPlan | null): string[] {
   if (plan === null) return ["", "0"];
   const value = plan.conditions[0][1];
+  const clientId = plan.conditions.find(([field]) => field === "clientId")?.[1];
   const lookup = plan.rule === "id"
     ? `id:${value}`
+    : plan.rule === "userName" && clientId !== undefined
+    ? userClientIndex(value, clientId)
     : `${RULE_INDEX[plan.rule]}:${sha256Base64Url(value)}`;
   const args = [lookup, String(plan.conditions.length)];
   for (const [field, v] of plan.conditions) args.push(COLUMN_OF[field], v);
@@ -87,6 +99,9 @@ export function recordArgs(token: OAuthToken): string[] {
     if (typeof value === "string" && value !== "") {
       indexes.push(`${name}:${sha256Base64Url(value)}`);
     }
+  }
+  if (record.userName && record.clientId) {
+    indexes.push(userClientIndex(record.userName, record.clientId));
   }
   return [
     String(fields.length / 2),
