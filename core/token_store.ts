@@ -282,6 +282,8 @@ export function planQuery(query: TokenQuery | OAuthToken): QueryPlan {
       }`,
     );
   }
+  const memo = planned.get(query);
+  if (memo !== undefined && sameValues(query, memo.values)) return memo.plan;
   const q: TokenQuery = {};
   for (const field of QUERY_FIELDS) {
     const value = readField(query, field, "INVALID_QUERY");
@@ -289,6 +291,35 @@ export function planQuery(query: TokenQuery | OAuthToken): QueryPlan {
     validateField(field, value, "INVALID_QUERY");
     q[field] = value as string;
   }
+  const plan = planChecked(q);
+  planned.set(query, { values: QUERY_FIELDS.map((field) => q[field]), plan });
+  return plan;
+}
+
+/**
+ * The plans of queries already planned, by query object, with the field
+ * values they were planned from: a caller asking with the same object again
+ * (a hot path: every `getAccessToken`) is answered after 7 comparisons, and
+ * a query changed since is planned again.
+ */
+const planned = new WeakMap<
+  object,
+  { values: (string | undefined)[]; plan: QueryPlan }
+>();
+
+function sameValues(query: object, values: (string | undefined)[]): boolean {
+  try {
+    const fields = query as Record<string, unknown>;
+    for (let i = 0; i < QUERY_FIELDS.length; i++) {
+      if (fields[QUERY_FIELDS[i]] !== values[i]) return false;
+    }
+    return true;
+  } catch {
+    return false; // a getter that throws: planned again, and reported
+  }
+}
+
+function planChecked(q: TokenQuery): QueryPlan {
   if (q.id !== undefined) return { rule: "id", conditions: [["id", q.id]] };
   const client: [QueryField, string][] = q.clientId !== undefined
     ? [["clientId", q.clientId]]

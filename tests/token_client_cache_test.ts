@@ -203,3 +203,31 @@ Deno.test("cache options are checked", () => {
     assert((thrown as Error).message.includes('"cache'), String(thrown));
   }
 });
+
+Deno.test("one query object changed between calls finds the token the new fields name, never the one planned before", async () => {
+  const memory = new MemoryTokenStore();
+  for (const userName of ["ada", "bob"]) {
+    await memory.saveToken(
+      new OAuthToken({ ...FRESH, userName, accessToken: `1000.${userName}` }),
+    );
+  }
+  const client = new TokenClient({
+    store: memory,
+    clientId: "1000.C",
+    clientSecret: "s",
+    now: () => START,
+    fetch: () => Promise.reject(new Error("not called: the tokens are fresh")),
+  });
+  const query: TokenQuery = { userName: "ada" };
+  assertEquals(await client.getAccessToken(query), "1000.ada");
+  query.userName = "bob";
+  assertEquals(await client.getAccessToken(query), "1000.bob");
+  query.userName = "ada";
+  assertEquals(await client.getAccessToken(query), "1000.ada");
+  query.userName = "carol";
+  await assertRejects(
+    () => client.getAccessToken(query),
+    TokenStoreError,
+    "no stored token matches",
+  );
+});

@@ -286,6 +286,39 @@ Deno.test("newTokenId gives distinct URL-safe ids of 10 characters, never starti
   assertEquals(new Set([...ids].map((id) => id[0])).size, 62);
 });
 
+Deno.test("planQuery: the same query object asked again is planned again when any field changed", () => {
+  const query: Record<string, unknown> = { userName: "u" };
+  const first = planQuery(query);
+  assertEquals(first.rule, "userName");
+  assert(planQuery(query) === first, "asked again unchanged: the same plan");
+  query.clientId = "c";
+  assertEquals(planQuery(query).conditions, [["userName", "u"], [
+    "clientId",
+    "c",
+  ]]);
+  query.id = "42";
+  assertEquals(planQuery(query).rule, "id");
+  delete query.id;
+  query.userName = "v";
+  assertEquals(planQuery(query).conditions, [["userName", "v"], [
+    "clientId",
+    "c",
+  ]]);
+  // a field made malformed is refused, not served from the plan before
+  query.userName = "a\u0000b";
+  assertThrows(() => planQuery(query), TokenStoreError, "userName");
+  // a getter that starts throwing is reported as the query's fault
+  let reads = 0;
+  const tricky = {
+    get userName() {
+      if (++reads > 1) throw new Error("gone");
+      return "u";
+    },
+  };
+  assertEquals(planQuery(tricky).rule, "userName");
+  assertThrows(() => planQuery(tricky), TokenStoreError, "userName");
+});
+
 Deno.test("planQuery follows the rule order", () => {
   assertEquals(planQuery({ id: "a", userName: "u" }).rule, "id");
   assertEquals(

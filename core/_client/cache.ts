@@ -77,8 +77,13 @@ class Lru<K, V> {
 
 /** The key of a plan: its conditions, in order. */
 export function planKey(plan: QueryPlan): string {
-  return JSON.stringify(plan.conditions);
+  let key = keys.get(plan);
+  if (key === undefined) keys.set(plan, key = JSON.stringify(plan.conditions));
+  return key;
 }
+
+/** Keys by plan: a plan reused for the same query object has its key kept. */
+const keys = new WeakMap<QueryPlan, string>();
 
 /** Tokens by id, query keys to ids, and lookups in flight. */
 export class TokenCache {
