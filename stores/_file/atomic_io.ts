@@ -153,6 +153,12 @@ export interface Snapshot {
 export async function statKey(path: string): Promise<string | null> {
   const fs = await fileSystem();
   try {
+    // one system call: synchronously where the runtime can (no event-loop
+    // turn on a cached read's path)
+    if (fs.sync) {
+      const info = fs.sync.stat(path);
+      return info === null ? null : keyOf(info);
+    }
     return keyOf(await fs.stat(path));
   } catch (error) {
     if (fs.isNotFound(error)) return null;

@@ -25,7 +25,7 @@
  * @module
  */
 
-import { isAbsolute, resolve } from "@std/path";
+import { dirname, isAbsolute, resolve } from "@std/path";
 import { TokenStoreError } from "../../core/errors.ts";
 
 /** What the store needs to know about a file. */
@@ -70,8 +70,35 @@ export interface OpenFile {
   close(): Promise<void>;
 }
 
+/**
+ * Synchronous calls, for short work under the lock file that would
+ * otherwise wait for one event-loop turn per call (Deno only).
+ */
+export interface SyncFiles {
+  /**
+   * Opens (creating, mode 0600) `path` and takes its exclusive `flock`
+   * without waiting: the function that closes it (releasing the lock), or
+   * `null` when another descriptor holds it.
+   */
+  tryLock(path: string): (() => void) | null;
+  /** Creates `path` (mode 0600) holding `text`; `false` when it exists. */
+  createNew(path: string, text: string): boolean;
+  /** The whole file as UTF-8 text; `null` when it does not exist. */
+  readText(path: string): string | null;
+  /** The file's info; `null` when it does not exist. */
+  stat(path: string): FileInfo | null;
+  /**
+   * Replaces `path` with `text`: `<path>.tmp` written (mode 0600, fsynced
+   * with the directory when `durable`), then renamed over it.
+   */
+  replace(path: string, text: string, durable: boolean): void;
+  remove(path: string): void;
+}
+
 /** The file system as the file store uses it. */
 export interface FileSystem {
+  /** Synchronous calls, where the runtime has them (Deno). */
+  readonly sync?: SyncFiles;
   /** Which implementation this is. */
   readonly name: "deno" | "node";
   /** Whether open files have {@linkcode OpenFile.tryLock} (`flock`). */
@@ -171,6 +198,7 @@ function denoFileSystem(deno: typeof Deno): FileSystem {
   return {
     name: "deno",
     flock: true,
+    sync: denoSyncFiles(deno),
     pid: deno.pid,
     open: async (path, options) => wrap(await deno.open(path, options)),
     mkdir: (path, mode) => deno.mkdir(path, { recursive: true, mode }),
@@ -210,6 +238,99 @@ function denoFileSystem(deno: typeof Deno): FileSystem {
     isNotFound: (error) => error instanceof deno.errors.NotFound,
     isAlreadyExists: (error) => error instanceof deno.errors.AlreadyExists,
   };
+}
+
+function denoSyncFiles(deno: typeof Deno): SyncFiles {
+  const isNotFound = (error: unknown) => error instanceof deno.errors.NotFound;
+  return {
+    tryLock: (path) => {
+      const file = deno.openSync(path, {
+        read: true,
+        write: true,
+        create: true,
+        mode: 0o600,
+      });
+      let locked = false;
+      try {
+        locked = file.tryLockSync(true);
+      } finally {
+        if (!locked) file.close();
+      }
+      return locked ? () => file.close() : null;
+    },
+    createNew: (path, text) => {
+      let file: Deno.FsFile;
+      try {
+        file = deno.openSync(path, {
+          write: true,
+          createNew: true,
+          mode: 0o600,
+        });
+      } catch (error) {
+        if (error instanceof deno.errors.AlreadyExists) return false;
+        throw error;
+      }
+      try {
+        writeAllSync(file, new TextEncoder().encode(text));
+      } catch (error) {
+        file.close();
+        deno.removeSync(path);
+        throw error;
+      }
+      file.close();
+      return true;
+    },
+    readText: (path) => {
+      try {
+        return deno.readTextFileSync(path);
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw error;
+      }
+    },
+    stat: (path) => {
+      try {
+        return denoInfo(deno.statSync(path));
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw error;
+      }
+    },
+    replace: (path, text, durable) => {
+      const temp = `${path}.tmp`;
+      const file = deno.openSync(temp, {
+        write: true,
+        create: true,
+        truncate: true,
+        mode: 0o600,
+      });
+      try {
+        deno.chmodSync(temp, 0o600); // a temp file left by someone else
+        writeAllSync(file, new TextEncoder().encode(text));
+        if (durable) file.syncSync();
+      } finally {
+        file.close();
+      }
+      deno.renameSync(temp, path);
+      if (durable) {
+        const dir = deno.openSync(dirname(path), { read: true });
+        try {
+          dir.syncSync();
+        } catch {
+          // durability of the rename only; the content is already synced
+        } finally {
+          dir.close();
+        }
+      }
+    },
+    remove: (path) => deno.removeSync(path),
+  };
+}
+
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) {
+    at += file.writeSync(bytes.subarray(at));
+  }
 }
 
 function denoInfo(info: Deno.FileInfo): FileInfo {

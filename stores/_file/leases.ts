@@ -15,11 +15,22 @@ import {
   validateLeaseKey,
   validateLeaseRequest,
 } from "../../core/token_store.ts";
-import { readSnapshot, writeFileAtomic } from "./atomic_io.ts";
-import { withFileLock } from "./lock_file.ts";
+import { backendError, readSnapshot, writeFileAtomic } from "./atomic_io.ts";
+import { type FileSystem, fileSystem, type SyncFiles } from "./fs.ts";
+import { tryFileLockSync, withFileLock } from "./lock_file.ts";
 
 /** Leases longer than this are fsynced (rotation marks: 30 days). */
 const DURABLE_AFTER_MS = 600_000;
+
+/** What a change of the lease file comes to (see `FileTokenLock.#apply`). */
+interface Applied {
+  /** Whether the change did something. */
+  changed: boolean;
+  /** The file to write; `undefined` when nothing is. */
+  text?: string;
+  /** Whether the write must be fsynced. */
+  durable: boolean;
+}
 
 interface Held {
   owner: string;
@@ -31,6 +42,8 @@ export class FileTokenLock implements TokenLock {
   #path: string;
   #lockPath: string;
   #timeoutMs: number;
+  /** The file system's synchronous calls and this host's name, once known. */
+  #now: { sync: SyncFiles; fs: FileSystem; host: string } | undefined;
 
   /**
    * @param path The sidecar file.
@@ -41,6 +54,10 @@ export class FileTokenLock implements TokenLock {
     this.#path = path;
     this.#lockPath = lockPath;
     this.#timeoutMs = timeoutMs;
+    fileSystem().then(async (fs) => {
+      const host = await fs.hostname();
+      if (fs.sync) this.#now = { sync: fs.sync, fs, host };
+    }).catch(() => {}); // the asynchronous path reports it
   }
 
   /**
@@ -52,6 +69,8 @@ export class FileTokenLock implements TokenLock {
     options: { ttlMs: number },
   ): Promise<Lease | null> {
     const ttlMs = validateLeaseRequest(key, options);
+    // Held, as the file says now: no need for the lock file to refuse.
+    if (this.#heldNow(key)) return null;
     const owner = crypto.randomUUID();
     const taken = await this.#change((leases, now) => {
       const held = leases.get(key);
@@ -81,59 +100,148 @@ export class FileTokenLock implements TokenLock {
     };
   }
 
-  /** Applies `fn` under the lock; writes back when it reports a change. */
   /**
    * Whether a lease on `key` is held now: the lease file as last replaced
-   * (atomically), read without the lock file.
+   * (atomically), read without the lock file (synchronously where the
+   * runtime can: one small file).
    */
   async isHeld(key: string): Promise<boolean> {
     validateLeaseKey(key);
-    const snapshot = await readSnapshot(this.#path);
-    if (!snapshot) return false;
-    const held = this.#parse(snapshot.text).get(key);
+    const now = this.#heldNow(key);
+    if (now !== undefined) return now;
+    let snapshot;
+    try {
+      snapshot = await readSnapshot(this.#path);
+    } catch (error) {
+      throw backendError(`Cannot read "${this.#path}"`, error);
+    }
+    return snapshot !== null && this.#held(snapshot.text, key);
+  }
+
+  /**
+   * Whether a lease on `key` is held, read synchronously (one small file,
+   * replaced atomically: no lock needed); `undefined` where the runtime has
+   * no synchronous calls or they are not known yet.
+   */
+  #heldNow(key: string): boolean | undefined {
+    if (this.#now === undefined) return undefined;
+    let text: string | null;
+    try {
+      text = this.#now.sync.readText(this.#path);
+    } catch (error) {
+      throw backendError(`Cannot read "${this.#path}"`, error);
+    }
+    return text !== null && this.#held(text, key);
+  }
+
+  #held(text: string, key: string): boolean {
+    const held = this.#parse(text).get(key);
     return held !== undefined && held.expiresAt > Date.now();
   }
 
+  /**
+   * Reads the lease file, applies `fn` and writes the file back when it
+   * changed something or an expired entry was pruned, all under the lock
+   * file. When the lock file can be taken at once (the usual case: a lease
+   * change holds it for a few system calls), it all runs synchronously,
+   * without an event-loop turn per call: under load (8 processes at one
+   * instant on 2 cores) the asynchronous path took 15-30 ms, one turn for
+   * each of its ~20 calls.
+   */
   #change(
     fn: (leases: Map<string, Held>, now: number) => boolean,
   ): Promise<boolean> {
+    // before any await: the caller's own stack (a refresh holder's, before
+    // the other callers of the same instant run) does the whole change
+    try {
+      const changed = this.#changeNow(fn);
+      if (changed !== undefined) return Promise.resolve(changed);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return withFileLock(this.#lockPath, this.#timeoutMs, async () => {
       const snapshot = await readSnapshot(this.#path);
-      const leases = snapshot
-        ? this.#parse(snapshot.text)
-        : new Map<string, Held>();
-      const now = Date.now();
-      // `fn` sees expired entries too (a renewal needs its own); they are
-      // pruned afterwards
-      const changed = fn(leases, now);
-      let pruned = false;
-      for (const [key, held] of leases) {
-        if (held.expiresAt <= now) {
-          leases.delete(key);
-          pruned = true;
-        }
+      const result = this.#apply(snapshot?.text ?? null, fn);
+      if (result.text !== undefined) {
+        await writeFileAtomic(this.#path, result.text, {
+          sync: result.durable,
+        });
       }
-      if (changed || pruned) {
-        // Short leases are worth nothing after a reboot (every holder is
-        // gone with it): not fsynced, a few ms off every take and release.
-        // A file holding a long one (a rotation mark) is.
-        const sync = [...leases.values()].some((held) =>
-          held.expiresAt - now > DURABLE_AFTER_MS
-        );
-        await writeFileAtomic(
-          this.#path,
-          `${
-            JSON.stringify(
-              { version: 1, leases: Object.fromEntries(leases) },
-              null,
-              2,
-            )
-          }\n`,
-          { sync },
-        );
-      }
-      return changed;
+      return result.changed;
     });
+  }
+
+  /** {@linkcode FileTokenLock.#change} at once; `undefined` when the lock file cannot be taken at once. */
+  #changeNow(
+    fn: (leases: Map<string, Held>, now: number) => boolean,
+  ): boolean | undefined {
+    const now = this.#now;
+    if (now === undefined) return undefined;
+    const { sync, fs, host } = now;
+    const release = tryFileLockSync(this.#lockPath, fs, host);
+    if (release !== null) {
+      let result: Applied;
+      try {
+        result = this.#apply(sync.readText(this.#path), fn);
+        if (result.text !== undefined) {
+          sync.replace(this.#path, result.text, result.durable);
+        }
+      } catch (error) {
+        try {
+          release();
+        } catch {
+          // the first error is the one to report
+        }
+        throw backendError(`Cannot write "${this.#path}"`, error);
+      }
+      try {
+        release();
+      } catch (error) {
+        throw backendError(`Cannot unlock "${this.#lockPath}"`, error);
+      }
+      return result.changed;
+    }
+    return undefined;
+  }
+
+  /**
+   * `fn` applied to the lease file's `text` (`null`: none): whether it
+   * changed something, and the file to write (`undefined`: nothing to
+   * write), and whether that must be fsynced.
+   */
+  #apply(
+    text: string | null,
+    fn: (leases: Map<string, Held>, now: number) => boolean,
+  ): Applied {
+    const leases = text === null ? new Map<string, Held>() : this.#parse(text);
+    const now = Date.now();
+    // `fn` sees expired entries too (a renewal needs its own); they are
+    // pruned afterwards
+    const changed = fn(leases, now);
+    let pruned = false;
+    for (const [key, held] of leases) {
+      if (held.expiresAt <= now) {
+        leases.delete(key);
+        pruned = true;
+      }
+    }
+    if (!changed && !pruned) return { changed, durable: false };
+    return {
+      changed,
+      text: `${
+        JSON.stringify(
+          { version: 1, leases: Object.fromEntries(leases) },
+          null,
+          2,
+        )
+      }\n`,
+      // Short leases are worth nothing after a reboot (every holder is gone
+      // with it): not fsynced. A file holding a long one (a rotation mark)
+      // is.
+      durable: [...leases.values()].some((held) =>
+        held.expiresAt - now > DURABLE_AFTER_MS
+      ),
+    };
   }
 
   #parse(text: string): Map<string, Held> {

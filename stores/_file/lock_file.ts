@@ -13,7 +13,7 @@ import { retry } from "../../core/_retry.ts";
 import { TokenStoreError } from "../../core/errors.ts";
 import { backendError, makeDirectory } from "./atomic_io.ts";
 import { type FileSystem, fileSystem, type OpenFile } from "./fs.ts";
-import { type OwnerHold, tryOwn } from "./lock_owner.ts";
+import { type OwnerHold, tryOwn, tryOwnSync } from "./lock_owner.ts";
 
 /** Callers waiting, per lock file, in this process (a promise chain). */
 const queues = new Map<string, Promise<void>>();
@@ -112,6 +112,48 @@ export async function withFileLock<T>(
  * Runs `attempt` until it resolves a value, polling until `deadline`;
  * rejects {@linkcode HELD} then.
  */
+/**
+ * Takes the lock file at once, synchronously (its `flock`, then its owner
+ * file, as {@linkcode withFileLock} does), for work of a few system calls
+ * that then runs without an event-loop turn per call: the function that
+ * releases it, or `null` when that cannot be done at once (it is held, this
+ * process is queued for it, the runtime has no synchronous calls, or
+ * anything fails): then use {@linkcode withFileLock}.
+ *
+ * @param lockPath The lock file.
+ * @param fs The file system.
+ * @param host This host's name, for the owner file.
+ */
+export function tryFileLockSync(
+  lockPath: string,
+  fs: FileSystem,
+  host: string,
+): (() => void) | null {
+  const sync = fs.sync;
+  if (sync === undefined || queues.has(lockPath)) return null;
+  let unlock: (() => void) | null = null;
+  try {
+    unlock = sync.tryLock(lockPath);
+    if (unlock === null) return null;
+    const release: () => void = unlock;
+    const disown = tryOwnSync(fs, `${lockPath}.owner`, host);
+    if (disown === null) {
+      release();
+      return null;
+    }
+    return () => {
+      try {
+        disown();
+      } finally {
+        release();
+      }
+    };
+  } catch {
+    unlock?.();
+    return null;
+  }
+}
+
 function poll<T>(
   attempt: () => Promise<T | undefined>,
   deadline: number,

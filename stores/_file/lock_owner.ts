@@ -116,6 +116,36 @@ async function create(
   return true;
 }
 
+/**
+ * Creates the owner file at once, synchronously, for a hold of a few system
+ * calls (no heartbeat: it ends long before anyone may call it stale): the
+ * function that removes it, or `null` when it exists (held, or left by a
+ * dead holder: the asynchronous path decides that).
+ *
+ * @param fs The file system; it must have {@linkcode FileSystem.sync}.
+ * @param ownerPath The owner file.
+ * @param host This host's name (see {@linkcode FileSystem.hostname}).
+ */
+export function tryOwnSync(
+  fs: FileSystem,
+  ownerPath: string,
+  host: string,
+): (() => void) | null {
+  const sync = fs.sync!;
+  const me: Owner = {
+    pid: fs.pid,
+    host,
+    flock: fs.flock,
+    nonce: crypto.randomUUID(),
+  };
+  const text = `${JSON.stringify(me)}\n`;
+  if (!sync.createNew(ownerPath, text)) return null;
+  return () => {
+    // still ours unless a takeover judged it stale, which it cannot be yet
+    if (sync.readText(ownerPath) === text) sync.remove(ownerPath);
+  };
+}
+
 function hold(fs: FileSystem, ownerPath: string, me: Owner): OwnerHold {
   const heartbeat = setInterval(() => {
     fs.touch(ownerPath).catch(() => {});
