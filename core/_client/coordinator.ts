@@ -40,6 +40,7 @@ import type { PipelineObserver } from "./observer.ts";
 import type { TokenReader } from "./reader.ts";
 import { secretDigest } from "./secret_key.ts";
 import { pollDelay, type Wakeup } from "./wakeup.ts";
+import { warmFetch } from "./warm_fetch.ts";
 import type { RefreshWork, WorkResult } from "./work.ts";
 import { TokenStoreError } from "../errors.ts";
 import type { OAuthToken } from "../token.ts";
@@ -276,7 +277,10 @@ export class RefreshCoordinator {
       }
       const due = waitedMs - triedAt >= pollIntervalMs;
       if (due) triedAt = waitedMs;
-      const lease = due ? await HeldLease.take(lock, key, leaseTtlMs) : null;
+      const taking = due ? HeldLease.take(lock, key, leaseTtlMs) : null;
+      // while the lease is asked for: what the request will need loaded
+      if (due) warmFetch();
+      const lease = await taking;
       if (lease !== null) {
         this.#waited(wakeKey, waitingSince);
         waitingSince = undefined;
