@@ -19,6 +19,9 @@ import { backendError, readSnapshot, writeFileAtomic } from "./atomic_io.ts";
 import { type FileSystem, fileSystem, type SyncFiles } from "./fs.ts";
 import { tryFileLockSync, withFileLock } from "./lock_file.ts";
 
+/** Synchronous tries of a lease change before it queues for the lock file. */
+const SHORT_TRIES = 3;
+
 /** Leases longer than this are fsynced (rotation marks: 30 days). */
 const DURABLE_AFTER_MS = 600_000;
 
@@ -69,15 +72,13 @@ export class FileTokenLock implements TokenLock {
     options: { ttlMs: number },
   ): Promise<Lease | null> {
     const ttlMs = validateLeaseRequest(key, options);
-    // Held, as the file says now: no need for the lock file to refuse.
-    if (this.#heldNow(key)) return null;
     const owner = crypto.randomUUID();
     const taken = await this.#change((leases, now) => {
       const held = leases.get(key);
       if (held && held.expiresAt > now) return false;
       leases.set(key, { owner, expiresAt: now + ttlMs });
       return true;
-    });
+    }, key);
     if (!taken) return null;
     return {
       key,
@@ -148,18 +149,26 @@ export class FileTokenLock implements TokenLock {
    * instant on 2 cores) the asynchronous path took 15-30 ms, one turn for
    * each of its ~20 calls.
    */
-  #change(
+  async #change(
     fn: (leases: Map<string, Held>, now: number) => boolean,
+    taking?: string,
   ): Promise<boolean> {
-    // before any await: the caller's own stack (a refresh holder's, before
-    // the other callers of the same instant run) does the whole change
-    try {
+    // The first try before any await: the caller's own stack (a refresh
+    // holder's, before the other callers of the same instant run) does the
+    // whole change. A lock file held means another process's change of a
+    // few system calls, or a token save: tried again a few times, 1-4 ms
+    // apart, before queueing for it (a process queued holds the lock file
+    // over many event-loop turns, and every process after it would queue
+    // too). A lease asked for (`taking`) that the file shows held is
+    // refused without the lock file.
+    for (let attempt = 0; this.#now !== undefined; attempt++) {
+      if (taking !== undefined && this.#heldNow(taking)) return false;
       const changed = this.#changeNow(fn);
-      if (changed !== undefined) return Promise.resolve(changed);
-    } catch (error) {
-      return Promise.reject(error);
+      if (changed !== undefined) return changed;
+      if (attempt === SHORT_TRIES) break;
+      await new Promise((resolve) => setTimeout(resolve, 1 + attempt));
     }
-    return withFileLock(this.#lockPath, this.#timeoutMs, async () => {
+    return await withFileLock(this.#lockPath, this.#timeoutMs, async () => {
       const snapshot = await readSnapshot(this.#path);
       const result = this.#apply(snapshot?.text ?? null, fn);
       if (result.text !== undefined) {
