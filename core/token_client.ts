@@ -62,6 +62,7 @@ import {
   type TokenClientOptions,
 } from "./_client/options.ts";
 import { createPipeline, type Pipeline } from "./_client/pipeline.ts";
+import type { Lookup } from "./_client/reader.ts";
 import type { OAuthToken } from "./token.ts";
 import {
   type TokenClientEventMap,
@@ -180,12 +181,34 @@ export class TokenClient extends TokenClientEventTarget {
    * @throws {TokenStoreError} `INVALID_QUERY` when no token matches.
    * @throws {OAuthError} When the token endpoint refuses.
    */
-  async getAccessToken(
+  getAccessToken(
     query: TokenQuery,
     options?: GetTokenOptions,
   ): Promise<string> {
-    const token = await this.getToken(query, options);
-    return token.accessToken!;
+    let lookup: Lookup;
+    try {
+      lookup = this.#pipeline.reader.lookup(query);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (options === undefined) {
+      const { reader, coordinator } = this.#pipeline;
+      const cached = lookup.cached;
+      if (cached !== undefined && !reader.isExpiring(cached)) {
+        return Promise.resolve(cached.accessToken!);
+      }
+      // Expired while a refresh of it runs here: the callers of the same
+      // query share one promise of its access token (a stampede's 1,000
+      // callers allocate and resume nothing each).
+      if (cached !== undefined && !reader.isValid(cached)) {
+        return coordinator.shared(
+          cached.id!,
+          lookup.key,
+          () => this.#token(lookup, undefined).then(accessTokenOf),
+        );
+      }
+    }
+    return this.#token(lookup, options).then(accessTokenOf);
   }
 
   /**
@@ -237,9 +260,15 @@ export class TokenClient extends TokenClientEventTarget {
     query: TokenQuery,
     options?: GetTokenOptions,
   ): Promise<OAuthToken> {
+    return await this.#token(this.#pipeline.reader.lookup(query), options);
+  }
+
+  async #token(
+    lookup: Lookup,
+    options: GetTokenOptions | undefined,
+  ): Promise<OAuthToken> {
     const marginMs = options === undefined ? undefined : minLifetimeOf(options);
     const { reader, coordinator } = this.#pipeline;
-    const lookup = reader.lookup(query);
     const cached = lookup.cached;
     if (
       cached !== undefined &&
@@ -687,6 +716,10 @@ export class TokenClient extends TokenClientEventTarget {
 }
 
 /** Whether `error` says the token being refreshed was deleted meanwhile. */
+function accessTokenOf(token: OAuthToken): string {
+  return token.accessToken!;
+}
+
 function isGone(error: unknown): boolean {
   return error instanceof TokenStoreError && error.code === "INVALID_QUERY";
 }

@@ -231,3 +231,99 @@ Deno.test("one query object changed between calls finds the token the new fields
     "no stored token matches",
   );
 });
+
+/** A client on `memory` whose token requests wait until `answer` is called. */
+function heldEndpoint(memory: MemoryTokenStore) {
+  let offsetMs = 0;
+  const pending: (() => void)[] = [];
+  let requests = 0;
+  const client = new TokenClient({
+    store: memory,
+    clientId: "1000.C",
+    clientSecret: "s",
+    tokenUrl: "https://accounts.example.com/oauth/v2/token",
+    now: () => START + offsetMs,
+    fetch: () => {
+      requests++;
+      return new Promise<Response>((resolve) =>
+        pending.push(() =>
+          resolve(
+            Response.json({
+              access_token: `1000.new${requests}`,
+              expires_in: 3600,
+            }),
+          )
+        )
+      );
+    },
+  });
+  return {
+    client,
+    expire: () => offsetMs += 2 * 3_600_000,
+    answer: () => pending.splice(0).forEach((send) => send()),
+    requests: () => requests,
+  };
+}
+
+Deno.test("callers of an expired cached token while its refresh runs share one promise per query, and all get the refreshed token", async () => {
+  const memory = new MemoryTokenStore();
+  const { id } = await memory.saveToken(
+    new OAuthToken({ ...FRESH, userName: USER, refreshToken: "1000.r" }),
+  );
+  const e = heldEndpoint(memory);
+  const byUser = { userName: USER };
+  assertEquals(await e.client.getAccessToken(byUser), FRESH.accessToken);
+  assertEquals(await e.client.getAccessToken({ id: id! }), FRESH.accessToken);
+  e.expire();
+  const first = e.client.getAccessToken(byUser); // starts the refresh
+  const joined = Array.from(
+    { length: 500 },
+    () => e.client.getAccessToken({ userName: USER }),
+  );
+  const byId = Array.from(
+    { length: 500 },
+    () => e.client.getAccessToken({ id: id! }),
+  );
+  assert(joined.every((p) => p === joined[0]), "one promise for the query");
+  assert(byId.every((p) => p === byId[0]), "one promise for the other query");
+  assert(joined[0] !== byId[0] && joined[0] !== first);
+  while (e.requests() === 0) await new Promise((r) => setTimeout(r, 1));
+  e.answer();
+  const tokens = await Promise.all([first, ...joined, ...byId]);
+  assert(tokens.every((t) => t === "1000.new1"), "every caller, the new token");
+  assertEquals(e.requests(), 1);
+  // the refresh ended: later callers are served from the cache, not shared
+  assertEquals(await e.client.getAccessToken(byUser), "1000.new1");
+});
+
+Deno.test("a token deleted while callers wait for its refresh: they get the token their query matches now", async () => {
+  const memory = new MemoryTokenStore();
+  const { id } = await memory.saveToken(
+    new OAuthToken({ ...FRESH, userName: USER, refreshToken: "1000.r" }),
+  );
+  const e = heldEndpoint(memory);
+  assertEquals(
+    await e.client.getAccessToken({ userName: USER }),
+    FRESH.accessToken,
+  );
+  e.expire();
+  // another process holds the refresh lease: the callers wait for it
+  const lease = await memory.lock.acquire(`refresh:${id}`, { ttlMs: 60_000 });
+  const callers = Array.from(
+    { length: 100 },
+    () => e.client.getAccessToken({ userName: USER }),
+  );
+  // it deletes the token and saves a fresh one for the user, then lets go
+  await memory.deleteToken(id!);
+  await memory.saveToken(
+    new OAuthToken({
+      userName: USER,
+      accessToken: "1000.replacement",
+      expiresAt: START + 4 * 3_600_000,
+    }),
+  );
+  await lease!.release();
+  const tokens = await Promise.all(callers);
+  assert(tokens.every((t) => t === "1000.replacement"), String(tokens[0]));
+  assertEquals(e.requests(), 0);
+});
