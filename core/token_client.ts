@@ -715,11 +715,12 @@ export class TokenClient extends TokenClientEventTarget {
   }
 }
 
-/** Whether `error` says the token being refreshed was deleted meanwhile. */
+/** The access token of a token a lookup resolved with (it always has one). */
 function accessTokenOf(token: OAuthToken): string {
   return token.accessToken!;
 }
 
+/** Whether `error` says the token being refreshed was deleted meanwhile. */
 function isGone(error: unknown): boolean {
   return error instanceof TokenStoreError && error.code === "INVALID_QUERY";
 }

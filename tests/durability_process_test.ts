@@ -16,6 +16,7 @@ import { assert, assertEquals } from "@std/assert";
 import { TokenClient } from "../core/token_client.ts";
 import { MYSQL } from "./fixtures/sql_server.ts";
 import {
+  assertServedOnce,
   closeAll,
   harness,
   roundAll,
@@ -293,19 +294,7 @@ if (MYSQL.url !== undefined) {
               assertEquals(leases, [], "a lease row was left behind");
             });
             // Another client (another process) uses the saved token as is.
-            const other = new TokenClient({
-              store,
-              clientId: DEFAULT_CLIENT.clientId,
-              clientSecret: DEFAULT_CLIENT.clientSecret,
-              tokenUrl: server.url,
-            });
-            assertEquals(
-              await other.getAccessToken({ userName: USER }),
-              token.accessToken,
-            );
-            assertEquals(server.stats().refreshToken, 1);
-            assertEquals(server.presentedTwice(), 0);
-            assertEquals(server.stats().familiesRevoked, 0);
+            await assertServedOnce(store, server, token.accessToken);
             console.log(
               `[durability] MySQL outage ${outageMs} ms after rotation: token served ${servedMs} ms into the outage, saved ${savedMs} ms after the cut, 1 token request, no lease row left`,
             );
