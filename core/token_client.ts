@@ -63,6 +63,7 @@ import {
 } from "./_client/options.ts";
 import { createPipeline, type Pipeline } from "./_client/pipeline.ts";
 import type { Lookup } from "./_client/reader.ts";
+import { SharedCalls } from "./_client/shared_calls.ts";
 import type { OAuthToken } from "./token.ts";
 import {
   type TokenClientEventMap,
@@ -134,6 +135,8 @@ export class TokenClient extends TokenClientEventTarget {
   readonly store: TokenStore;
   #pipeline: Pipeline;
   #connector: Connector;
+  /** The promises callers of a refresh running here share (see `getAccessToken`). */
+  #shared = new SharedCalls();
 
   /**
    * Creates a client.
@@ -201,11 +204,11 @@ export class TokenClient extends TokenClientEventTarget {
       // query share one promise of its access token (a stampede's 1,000
       // callers allocate and resume nothing each).
       if (cached !== undefined && !reader.isValid(cached)) {
-        return coordinator.shared(
-          cached.id!,
-          lookup.key,
-          () => this.#token(lookup, undefined).then(accessTokenOf),
-        );
+        const start = () => this.#token(lookup, undefined).then(accessTokenOf);
+        const flight = coordinator.flight(cached.id!);
+        return flight === undefined
+          ? start()
+          : this.#shared.share(flight, lookup.key, start);
       }
     }
     return this.#token(lookup, options).then(accessTokenOf);

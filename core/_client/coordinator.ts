@@ -90,8 +90,6 @@ export interface CoordinatorConfig {
 export class RefreshCoordinator {
   #config: CoordinatorConfig;
   #flights = new Map<string, Promise<OAuthToken>>();
-  /** What {@linkcode RefreshCoordinator.shared} hands out, by flight and query key. */
-  #shared = new WeakMap<Promise<OAuthToken>, Map<string, Promise<unknown>>>();
   /** Grant exchanges in flight, by lease key. */
   #exchanges = new Map<string, Promise<OAuthToken>>();
   /** Refreshes ahead of expiry and saves still retried, running in the background. */
@@ -106,26 +104,9 @@ export class RefreshCoordinator {
     return this.#flights.has(id);
   }
 
-  /**
-   * While token `id` is being worked on here, one promise per query `key`
-   * for every caller waiting on it: `start`ed by the first of them, handed
-   * to the others as it is (they allocate nothing, and resume once each,
-   * in their own `await`). Without work running, `start` itself.
-   */
-  shared<T>(id: string, key: string, start: () => Promise<T>): Promise<T> {
-    const flight = this.#flights.get(id);
-    if (flight === undefined) return start();
-    let byKey = this.#shared.get(flight);
-    const found = byKey?.get(key);
-    if (found !== undefined) return found as Promise<T>;
-    const promise = start();
-    if (byKey === undefined) this.#shared.set(flight, byKey = new Map());
-    byKey.set(key, promise);
-    const forget = () => {
-      if (byKey.get(key) === promise) byKey.delete(key);
-    };
-    promise.then(forget, forget);
-    return promise;
+  /** The work running on token `id` in this process, if any (it resolves with the token). */
+  flight(id: string): Promise<OAuthToken> | undefined {
+    return this.#flights.get(id);
   }
 
   /**
